@@ -1,1 +1,128 @@
-//! TODO
+//! The admin listener: `/healthz`, `/readyz`, `/metrics` and the ticket webhook,
+//! on its own (loopback by default) address, plain HTTP/1.1.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Invalid;
+use crate::gateway::Gateway;
+
+/// `[admin]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin listener.
+    pub address: String,
+    /// Largest webhook body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            address: "127.0.0.1:9443".into(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Checks the address.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.address
+            .parse::<SocketAddr>()
+            .map_err(|_| Invalid::new("admin.address", "must be IP:PORT"))?;
+        Ok(())
+    }
+}
+
+/// Serves admin requests until shutdown.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+            _ = shutdown.changed() => return,
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&gateway, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    resp
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    text(status, "application/json", body.to_string())
+}
+
+async fn route(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
+        (&Method::GET, "/readyz") => readyz(gw).await,
+        (&Method::GET, "/metrics") => text(StatusCode::OK, "text/plain; version=0.0.4", gw.metrics.render()),
+        (&Method::POST, "/tickets/webhook") => webhook(gw, req).await,
+        _ => json(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": "not-found"}})),
+    }
+}
+
+async fn readyz(gw: &Gateway) -> Response<Full<Bytes>> {
+    let rt = gw.runtime();
+    let upstream = rt.upstream.probe().await;
+    let ledger = gw.ledger.is_healthy();
+    let policies = rt.policies.routes.iter().next().is_some();
+    let ready = upstream && ledger && policies;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json(
+        status,
+        serde_json::json!({"ready": ready, "upstream": upstream, "ledger": ledger, "policies": policies}),
+    )
+}
+
+async fn webhook(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let limit = gw.runtime().config.admin.max_body_bytes;
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                serde_json::json!({"error": {"code": "webhook-too-large"}}),
+            )
+        }
+    };
+    match gw.tickets.webhook(&parts.headers, &body) {
+        Ok(_) => {
+            gw.metrics.add("keyhole_webhook_total{result=\"accepted\"}".into(), 1);
+            json(StatusCode::OK, serde_json::json!({"status": "accepted"}))
+        }
+        Err(refused) => {
+            gw.metrics
+                .add(format!("keyhole_webhook_total{{result=\"{}\"}}", refused.code()), 1);
+            tracing::warn!(code = refused.code(), "ticket webhook refused");
+            json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": {"code": refused.code()}}))
+        }
+    }
+}

@@ -31,3 +31,217 @@ pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
         base.join(path)
     }
 }
+
+use serde::Deserialize;
+
+use crate::accept::ListenConfig;
+use crate::admin::AdminConfig;
+use crate::authenticate::AuthConfig;
+use crate::ledger::LedgerConfig;
+use crate::policy::{PoliciesConfig, PolicySet, PolicySetError};
+use crate::telemetry::TelemetryConfig;
+use crate::ticket::budget::BudgetConfig;
+use crate::ticket::TicketsConfig;
+use crate::token::TokensConfig;
+use crate::upstream::UpstreamConfig;
+
+/// Everything `keyhole serve` needs, as read from one TOML file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The agent-facing TLS listener.
+    pub listen: ListenConfig,
+    /// The operator-facing admin listener (health, metrics, webhook).
+    pub admin: AdminConfig,
+    /// The customer API Keyhole fronts.
+    pub upstream: UpstreamConfig,
+    /// How agent JWTs are verified (and, in the demo, minted).
+    pub auth: AuthConfig,
+    /// Sizes and timeouts that bound what a client or upstream can make Keyhole hold.
+    pub limits: Limits,
+    /// Where the policy files are and what happens to requests no route names.
+    pub policies: PoliciesConfig,
+    /// Where tickets come from.
+    pub tickets: TicketsConfig,
+    /// Per-agent disclosure budgets.
+    pub budget: BudgetConfig,
+    /// Keys for per-agent tokens.
+    pub tokens: TokensConfig,
+    /// The disclosure ledger.
+    pub ledger: LedgerConfig,
+    /// Logs and trace export.
+    pub telemetry: TelemetryConfig,
+    /// The config file this was read from (set by [`Config::load`]).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// Limits on what a client or the upstream can make Keyhole hold or wait for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest upstream response body Keyhole will read on a policy route.
+    pub max_response_bytes: usize,
+    /// Largest request body an agent may send.
+    pub max_request_bytes: usize,
+    /// Deepest JSON nesting accepted in either direction.
+    pub max_json_depth: usize,
+    /// Time allowed for a client to send a request's headers (and, on keep-alive, to start the next one).
+    pub header_read_timeout_ms: u64,
+    /// Time allowed for a client to send a request body.
+    pub body_read_timeout_ms: u64,
+    /// Time allowed for a TLS handshake.
+    pub handshake_timeout_ms: u64,
+    /// Most headers accepted on a request.
+    pub max_headers: usize,
+    /// Largest total header block accepted (HTTP/2 header list size too).
+    pub max_header_bytes: usize,
+    /// Most agent connections served at once; further ones wait in the accept queue.
+    pub max_connections: usize,
+    /// Most concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// An idle HTTP/2 connection is pinged after this long and closed if it does not answer.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_response_bytes: 4 * 1024 * 1024,
+            max_request_bytes: 256 * 1024,
+            max_json_depth: 64,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 15_000,
+            handshake_timeout_ms: 10_000,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            max_connections: 4096,
+            max_concurrent_streams: 128,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses limits that would disable a protection or break serde_json's own depth guard.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let positive = [
+            ("limits.max_response_bytes", self.max_response_bytes as u64),
+            ("limits.max_request_bytes", self.max_request_bytes as u64),
+            ("limits.header_read_timeout_ms", self.header_read_timeout_ms),
+            ("limits.body_read_timeout_ms", self.body_read_timeout_ms),
+            ("limits.handshake_timeout_ms", self.handshake_timeout_ms),
+            ("limits.max_headers", self.max_headers as u64),
+            ("limits.max_header_bytes", self.max_header_bytes as u64),
+            ("limits.max_connections", self.max_connections as u64),
+            ("limits.max_concurrent_streams", self.max_concurrent_streams as u64),
+            ("limits.idle_timeout_ms", self.idle_timeout_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(Invalid::new(key, "must be greater than zero"));
+            }
+        }
+        if !(1..=120).contains(&self.max_json_depth) {
+            return Err(Invalid::new(
+                "limits.max_json_depth",
+                "must be between 1 and 120",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a config could not be used: always names the file, and the line and key where known.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Unreadable {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("{file}:{line}: {reason}")]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{file}: {invalid}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Which key and why.
+        invalid: Invalid,
+    },
+    /// A policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicySetError),
+}
+
+/// 1-based line number of a byte offset in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Reads, resolves and validates a config file (not the policies: see [`Config::load_policies`]).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            file: path.to_path_buf(),
+            line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(1),
+            reason: e.message().to_string(),
+        })?;
+        config.path = path.to_path_buf();
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        config.resolve_paths(&base);
+        config.validate().map_err(|invalid| ConfigError::Invalid {
+            file: path.to_path_buf(),
+            invalid,
+        })?;
+        Ok(config)
+    }
+
+    /// Loads every policy file the config names.
+    pub fn load_policies(&self) -> Result<PolicySet, ConfigError> {
+        Ok(PolicySet::load(&self.policies)?)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.listen.resolve_paths(base);
+        self.upstream.resolve_paths(base);
+        self.auth.resolve_paths(base);
+        self.policies.resolve_paths(base);
+        self.tickets.resolve_paths(base);
+        self.tokens.resolve_paths(base);
+        self.ledger.resolve_paths(base);
+    }
+
+    /// Checks every section; the first problem wins.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.listen.validate()?;
+        self.admin.validate()?;
+        self.upstream.validate()?;
+        self.auth.validate()?;
+        self.limits.validate()?;
+        self.tickets.validate()?;
+        self.tokens.validate()?;
+        self.ledger.validate()?;
+        Ok(())
+    }
+}

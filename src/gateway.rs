@@ -1,1 +1,221 @@
-//! TODO
+//! Builds the shared state from a config and runs the listeners.
+//!
+//! Config-derived state lives in one [`Runtime`] that is swapped whole on
+//! reload, so a request sees either the old set or the new one, never a mix.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::accept::{self, ConnectionHandler};
+use crate::authenticate::Authenticator;
+use crate::config::{Config, ConfigError, Limits};
+use crate::ledger::Ledger;
+use crate::policy::PolicySet;
+use crate::proxy::{self, Peer};
+use crate::telemetry::Metrics;
+use crate::ticket::budget::Budgets;
+use crate::ticket::Tickets;
+use crate::token::TokenVault;
+use crate::upstream::Upstream;
+
+/// Everything derived from the config files; replaced whole on reload.
+pub struct Runtime {
+    /// The config it was built from.
+    pub config: Config,
+    /// Compiled policies.
+    pub policies: PolicySet,
+    /// JWT verification.
+    pub auth: Authenticator,
+    /// Token keys.
+    pub vault: TokenVault,
+    /// The upstream client.
+    pub upstream: Upstream,
+    /// The agent-facing TLS configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+/// Why the gateway could not start (or reload).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config or a policy is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A key could not be loaded.
+    #[error("auth: {0}")]
+    Auth(#[from] crate::authenticate::AuthSetupError),
+    /// A token key could not be loaded.
+    #[error("tokens: {0}")]
+    Tokens(#[from] crate::token::TokenKeyError),
+    /// TLS material could not be loaded.
+    #[error("tls: {0}")]
+    Tls(#[from] crate::accept::tls::TlsSetupError),
+    /// The upstream client could not be built.
+    #[error("upstream: {0}")]
+    Upstream(#[from] crate::upstream::UpstreamSetupError),
+    /// The ticket source could not be opened.
+    #[error("tickets: {0}")]
+    Tickets(#[from] crate::ticket::TicketSourceError),
+    /// The ledger could not be opened.
+    #[error("ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
+    /// A listener could not bind.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Runtime {
+    /// Builds the runtime from a validated config, loading every file it names.
+    pub fn build(config: Config) -> Result<Runtime, StartError> {
+        let policies = config.load_policies()?;
+        let auth = Authenticator::from_config(&config.auth)?;
+        let vault = TokenVault::load(&config.tokens)?;
+        let upstream = Upstream::new(&config.upstream)?;
+        let listen = &config.listen;
+        let tls = accept::tls::server_config(&listen.cert, &listen.key, listen.client_ca.as_deref())?;
+        Ok(Runtime { config, policies, auth, vault, upstream, tls })
+    }
+}
+
+/// The gateway's shared state.
+pub struct Gateway {
+    runtime: RwLock<Arc<Runtime>>,
+    /// Ticket lookups and the webhook.
+    pub tickets: Tickets,
+    /// The disclosure ledger.
+    pub ledger: Ledger,
+    /// Disclosure budgets.
+    pub budgets: Budgets,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    request_prefix: u32,
+    request_counter: AtomicU64,
+}
+
+impl Gateway {
+    /// The current runtime (cheap: an `Arc` clone under a read lock).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        match self.runtime.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the runtime; requests in flight keep the one they started with.
+    pub fn replace_runtime(&self, runtime: Runtime) {
+        let new = Arc::new(runtime);
+        match self.runtime.write() {
+            Ok(mut r) => *r = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    /// Re-reads the config file and everything it names; on any error the old runtime stays.
+    pub fn reload(&self) -> Result<(), StartError> {
+        let path = self.runtime().config.path.clone();
+        let config = Config::load(&path)?;
+        let runtime = Runtime::build(config)?;
+        self.replace_runtime(runtime);
+        tracing::info!(config = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// A fresh request id: a per-process random prefix and a counter, unique and cheap.
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{:012x}", self.request_prefix, n)
+    }
+}
+
+struct Handler(Arc<Gateway>);
+
+impl ConnectionHandler for Handler {
+    fn tls(&self) -> Arc<rustls::ServerConfig> {
+        self.0.runtime().tls.clone()
+    }
+
+    fn limits(&self) -> Limits {
+        self.0.runtime().config.limits.clone()
+    }
+
+    async fn call(self: Arc<Self>, req: http::Request<Incoming>, peer: Arc<Peer>) -> http::Response<Full<Bytes>> {
+        proxy::handle(&self.0, req, &peer).await
+    }
+}
+
+/// A started gateway.
+pub struct Running {
+    /// The agent-facing address actually bound.
+    pub addr: SocketAddr,
+    /// The admin address actually bound.
+    pub admin_addr: SocketAddr,
+    /// The shared state (for tests and signal handlers).
+    pub gateway: Arc<Gateway>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains connections, and closes the ledger with a checkpoint.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.gateway.ledger.shutdown().await;
+        self.gateway.tickets.shutdown();
+    }
+}
+
+async fn bind(address: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address).await.map_err(|source| StartError::Bind {
+        address: address.to_string(),
+        source,
+    })
+}
+
+/// Loads everything and starts both listeners.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let tickets = Tickets::open(&config.tickets).await?;
+    let ledger = Ledger::open(&config.ledger).await?;
+    let budgets = Budgets::new(&config.budget);
+    let listen_addr = config.listen.address.clone();
+    let admin_addr = config.admin.address.clone();
+    let max_connections = config.limits.max_connections;
+    let runtime = Runtime::build(config)?;
+    let gateway = Arc::new(Gateway {
+        runtime: RwLock::new(Arc::new(runtime)),
+        tickets,
+        ledger,
+        budgets,
+        metrics: Metrics::default(),
+        request_prefix: rand::random(),
+        request_counter: AtomicU64::new(1),
+    });
+    let listener = bind(&listen_addr).await?;
+    let admin_listener = bind(&admin_addr).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { address: listen_addr, source })?;
+    let admin_bound = admin_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { address: admin_addr, source })?;
+    let (shutdown, rx) = watch::channel(false);
+    let handler = Arc::new(Handler(gateway.clone()));
+    let tasks = vec![
+        tokio::spawn(accept::serve(listener, handler, max_connections, rx.clone())),
+        tokio::spawn(crate::admin::serve(admin_listener, gateway.clone(), rx)),
+    ];
+    tracing::info!(%addr, admin = %admin_bound, "keyhole listening");
+    Ok(Running { addr, admin_addr: admin_bound, gateway, shutdown, tasks })
+}

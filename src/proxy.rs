@@ -1,1 +1,241 @@
-//! TODO
+//! The request lifecycle as named phases:
+//!
+//! `request_filter` (authenticate, canonical path, route, ticket, detokenize)
+//! → `upstream_peer` (forward under header hygiene) → `response_filter`
+//! (fail closed, transform) → `ledger` (durable before disclose) → respond,
+//! with `logging` run for every request, failed or not.
+
+pub mod peer;
+pub mod request;
+pub mod response;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+pub use peer::Peer;
+
+use crate::authenticate::Agent;
+use crate::gateway::{Gateway, Runtime};
+use crate::ledger::{Entry, EntryKind};
+use crate::policy::{Route, Unmatched};
+use crate::rescue::{self, ProxyError};
+use crate::route::{CanonicalPath, Params};
+use crate::telemetry::RequestLog;
+use crate::ticket::TicketContext;
+use crate::token::Holder;
+use crate::transform::Judge;
+use crate::upstream::Forwarding;
+
+/// Serves one agent request; never fails (errors become responses).
+pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let rt = gw.runtime();
+    let mut log = RequestLog::new(gw.next_request_id(), req.method().as_str());
+    let resp = match run(gw, &rt, req, peer, &mut log).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            log.error = Some(err.status_and_code().1);
+            if let ProxyError::TokenRefused(refused) = &err {
+                log.denial = Some(refused.code().to_string());
+                record_denial(gw, &log, peer, refused.code()).await;
+            }
+            rescue::respond(&err, &log.request_id)
+        }
+    };
+    gw.metrics.logging(&log, resp.status(), started.elapsed());
+    resp
+}
+
+/// What the request filter established.
+struct Admitted {
+    agent: Arc<Agent>,
+    path: CanonicalPath,
+    query: Option<String>,
+    ticket_id: Option<String>,
+}
+
+async fn run(
+    gw: &Gateway,
+    rt: &Runtime,
+    req: Request<Incoming>,
+    peer: &Peer,
+    log: &mut RequestLog,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
+    let (parts, body) = req.into_parts();
+    let admitted = request_filter(rt, &parts, peer, log)?;
+    let agent = admitted.agent.clone();
+    let holder = Holder { agent: &agent.id, vendor: &agent.vendor };
+    let matched = rt.policies.routes.find(&parts.method, &admitted.path);
+    let Some((route, params)) = matched else {
+        return unmatched(rt, &parts, body, &admitted, peer, log).await;
+    };
+    log.route = Some(route.template.as_str().to_string());
+    let now = chrono::Utc::now();
+    let allow_pending = rt.config.tickets.allow_pending;
+    let ticket = TicketContext::resolve(&gw.tickets, admitted.ticket_id.as_deref(), &agent.id, now, allow_pending).await;
+    let body = request::read_body(body, &rt.config.limits).await?;
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let body = request::detokenize_body(&rt.vault, &holder, content_type, body, rt.config.limits.max_json_depth)?;
+    // upstream_peer
+    let (resp_parts, resp_body) = upstream_peer(rt, &parts, &admitted, peer, log, body).await?;
+    // response_filter
+    let fingerprint = |v: &str| gw.ledger.fingerprint(v);
+    let judge = Judge {
+        ticket: &ticket,
+        holder,
+        vault: &rt.vault,
+        fingerprint: &fingerprint,
+        budgets: Some(&gw.budgets),
+        now,
+        params: &params,
+    };
+    let (bytes, outcome) = response::filter(route, &resp_parts, resp_body, &judge, rt.config.limits.max_json_depth)?;
+    log.counts = outcome.counts;
+    // ledger
+    let verdict = ledger_phase(gw, route, &ticket, &outcome, &params, peer, log).await?;
+    Ok(response::build(resp_parts.status, bytes, &log.request_id, &verdict))
+}
+
+fn request_filter(
+    rt: &Runtime,
+    parts: &http::request::Parts,
+    peer: &Peer,
+    log: &mut RequestLog,
+) -> Result<Admitted, ProxyError> {
+    let agent = rt.auth.authenticate(&parts.headers)?;
+    log.agent = Some(agent.id.clone());
+    log.vendor = Some(agent.vendor.clone());
+    if rt.config.listen.client_ca.is_some() && rt.config.listen.require_vendor_match {
+        if peer.client_identity.as_deref() != Some(agent.vendor.as_str()) {
+            return Err(ProxyError::VendorMismatch);
+        }
+    }
+    request::check_authority(parts)?;
+    let holder = Holder { agent: &agent.id, vendor: &agent.vendor };
+    let path = CanonicalPath::parse(parts.uri.path())?;
+    let path = request::detokenize_path(&rt.vault, &holder, path)?;
+    let query = request::detokenize_query(&rt.vault, &holder, parts.uri.query())?;
+    let ticket_id = request::ticket_id(parts)?;
+    log.ticket = ticket_id.clone();
+    Ok(Admitted { agent, path, query, ticket_id })
+}
+
+async fn upstream_peer(
+    rt: &Runtime,
+    parts: &http::request::Parts,
+    admitted: &Admitted,
+    peer: &Peer,
+    log: &RequestLog,
+    body: Bytes,
+) -> Result<(http::response::Parts, Option<Bytes>), ProxyError> {
+    let mut target = admitted.path.encoded();
+    if let Some(q) = &admitted.query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let client_ip = peer.addr.ip().to_string();
+    let facts = Forwarding {
+        request_id: &log.request_id,
+        client_ip: &client_ip,
+        agent: &admitted.agent.id,
+        vendor: &admitted.agent.vendor,
+    };
+    let req = rt.upstream.request(parts.method.clone(), &target, &parts.headers, &facts, body)?;
+    Ok(rt.upstream.send(req, rt.config.limits.max_response_bytes).await?)
+}
+
+async fn unmatched(
+    rt: &Runtime,
+    parts: &http::request::Parts,
+    body: Incoming,
+    admitted: &Admitted,
+    peer: &Peer,
+    log: &mut RequestLog,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
+    if rt.policies.unmatched == Unmatched::Deny {
+        return Err(if rt.policies.routes.path_known(&admitted.path) {
+            ProxyError::MethodNotAllowed
+        } else {
+            ProxyError::RouteNotFound
+        });
+    }
+    let body = request::read_body(body, &rt.config.limits).await?;
+    let (resp_parts, resp_body) = upstream_peer(rt, parts, admitted, peer, log, body).await?;
+    response::passthrough(resp_parts, resp_body, &log.request_id)
+}
+
+/// Makes the disclosure durable before the response may leave, and records denials.
+async fn ledger_phase(
+    gw: &Gateway,
+    route: &Route,
+    ticket: &TicketContext,
+    outcome: &crate::transform::Outcome,
+    _params: &Params,
+    peer: &Peer,
+    log: &mut RequestLog,
+) -> Result<response::Verdict, ProxyError> {
+    let mut verdict = response::Verdict {
+        ticket: outcome.ticket_header(ticket),
+        disclosure: None,
+        budget_exceeded: outcome.budget_exceeded(),
+    };
+    if let Some(reason) = ticket.request_denial() {
+        let code = format!("ticket-{}", reason.as_str());
+        log.denial = Some(code.clone());
+        record_denial(gw, log, peer, &code).await;
+    }
+    if verdict.budget_exceeded {
+        log.denial = Some("budget-exceeded".into());
+        record_denial(gw, log, peer, "budget-exceeded").await;
+    }
+    if outcome.disclosures.is_empty() {
+        return Ok(verdict);
+    }
+    let entry = Entry {
+        kind: EntryKind::Disclosure,
+        reason: None,
+        time: chrono::Utc::now(),
+        agent: log.agent.clone().unwrap_or_default(),
+        vendor: log.vendor.clone().unwrap_or_default(),
+        ticket: ticket.ticket_id().map(str::to_string),
+        customers: outcome.customers.clone(),
+        method: log.method.clone(),
+        route: route.template.as_str().to_string(),
+        request_id: log.request_id.clone(),
+        client: peer.addr.to_string(),
+        fields: outcome.disclosures.clone(),
+    };
+    let seq = gw.ledger.append(entry).await.map_err(|e| {
+        tracing::error!(error = %e, request_id = %log.request_id, "ledger append failed; withholding disclosure");
+        ProxyError::LedgerUnavailable
+    })?;
+    log.disclosure = Some(seq);
+    verdict.disclosure = Some(seq);
+    Ok(verdict)
+}
+
+/// Records a denial for the security team; a ledger failure here is logged, not fatal (nothing was disclosed).
+async fn record_denial(gw: &Gateway, log: &RequestLog, peer: &Peer, reason: &str) {
+    let entry = Entry {
+        kind: EntryKind::Denial,
+        reason: Some(reason.to_string()),
+        time: chrono::Utc::now(),
+        agent: log.agent.clone().unwrap_or_default(),
+        vendor: log.vendor.clone().unwrap_or_default(),
+        ticket: log.ticket.clone(),
+        customers: Vec::new(),
+        method: log.method.clone(),
+        route: log.route.clone().unwrap_or_default(),
+        request_id: log.request_id.clone(),
+        client: peer.addr.to_string(),
+        fields: Vec::new(),
+    };
+    if let Err(e) = gw.ledger.append(entry).await {
+        tracing::error!(error = %e, request_id = %log.request_id, "ledger could not record a denial");
+    }
+}

@@ -1,1 +1,169 @@
-//! TODO
+//! Structured logs and the counters behind `/metrics`.
+//!
+//! Logs and metrics carry field names, route templates, agent ids and codes,
+//! never field values.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::transform::ActionCounts;
+
+/// `[telemetry]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `json` (default) or `text` log lines on stderr.
+    pub log_format: String,
+    /// Log filter, `tracing_subscriber::EnvFilter` syntax; `KEYHOLE_LOG` overrides it.
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: "json".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Installs the global log subscriber (once; later calls are ignored).
+pub fn init_logging(cfg: &TelemetryConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if cfg.log_format == "text" {
+        builder.try_init()
+    } else {
+        builder.json().flatten_event(true).try_init()
+    };
+}
+
+/// What the logging phase knows about one request.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    /// The request id (also sent upstream and to the agent).
+    pub request_id: String,
+    /// The method.
+    pub method: String,
+    /// The matched route template.
+    pub route: Option<String>,
+    /// The agent, once authenticated.
+    pub agent: Option<String>,
+    /// The agent's vendor.
+    pub vendor: Option<String>,
+    /// The `X-Ticket-Id` sent.
+    pub ticket: Option<String>,
+    /// Per-decision counts from the transform.
+    pub counts: ActionCounts,
+    /// The ledger sequence number of the disclosure, if any.
+    pub disclosure: Option<u64>,
+    /// The denial recorded, if any.
+    pub denial: Option<String>,
+    /// The error code, if the request failed.
+    pub error: Option<&'static str>,
+}
+
+impl RequestLog {
+    /// A log for a new request.
+    pub fn new(request_id: String, method: &str) -> Self {
+        RequestLog {
+            request_id,
+            method: method.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Latency histogram bucket bounds, seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// Process-wide counters, rendered in Prometheus text format.
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<String, u64>>,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds `n` to a counter (`name{labels}`).
+    pub fn add(&self, key: String, n: u64) {
+        if let Ok(mut c) = self.counters.lock() {
+            *c.entry(key).or_default() += n;
+        }
+    }
+
+    /// The logging phase: one log line and the counters, for every request.
+    pub fn logging(&self, log: &RequestLog, status: StatusCode, elapsed: Duration) {
+        tracing::info!(
+            request_id = %log.request_id,
+            method = %log.method,
+            route = log.route.as_deref().unwrap_or("-"),
+            agent = log.agent.as_deref().unwrap_or("-"),
+            vendor = log.vendor.as_deref().unwrap_or("-"),
+            ticket = log.ticket.as_deref().unwrap_or("-"),
+            status = status.as_u16(),
+            disclosed = log.counts.disclosed,
+            masked = log.counts.masked,
+            tokenized = log.counts.tokenized,
+            redacted = log.counts.redacted,
+            dropped = log.counts.dropped,
+            disclosure = log.disclosure.unwrap_or(0),
+            denial = log.denial.as_deref().unwrap_or("-"),
+            error = log.error.unwrap_or("-"),
+            micros = elapsed.as_micros() as u64,
+            "request"
+        );
+        self.add(format!("keyhole_requests_total{{status=\"{}\"}}", status.as_u16()), 1);
+        if log.counts.disclosed > 0 {
+            self.add("keyhole_disclosed_values_total".into(), log.counts.disclosed as u64);
+        }
+        if log.disclosure.is_some() {
+            self.add("keyhole_disclosures_total".into(), 1);
+        }
+        if let Some(d) = &log.denial {
+            self.add(format!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);
+        }
+        self.observe(elapsed);
+    }
+
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(c) = self.counters.lock() {
+            for (k, v) in c.iter() {
+                let _ = writeln!(out, "{k} {v}");
+            }
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# TYPE keyhole_request_duration_seconds histogram");
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let n = self.latency_buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "keyhole_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "keyhole_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "keyhole_request_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "keyhole_request_duration_seconds_count {count}");
+        out
+    }
+}

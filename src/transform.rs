@@ -1,1 +1,153 @@
-//! TODO
+//! Applies a route's policy to a JSON response, record by record.
+//!
+//! The document is rewritten in place. Each record is judged on its own: its
+//! customer is resolved, and every field rule with `justify` categories asks
+//! the ticket whether *this* record's customer is justified. Values revealed
+//! in the clear are fingerprinted for the ledger as they are revealed, so the
+//! ledger entry and the response can never disagree.
+
+pub mod conceal;
+mod walk;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::ledger::FieldDisclosure;
+use crate::policy::Route;
+use crate::route::Params;
+use crate::ticket::budget::Budgets;
+use crate::ticket::{DenyReason, TicketContext};
+use crate::token::{Holder, TokenVault};
+
+/// Everything a transform needs to decide, borrowed for one response.
+pub struct Judge<'a> {
+    /// The request's ticket, as resolved for this agent.
+    pub ticket: &'a TicketContext,
+    /// Who the response is for (tokens are issued to them).
+    pub holder: Holder<'a>,
+    /// Token keys.
+    pub vault: &'a TokenVault,
+    /// Keyed fingerprint of a clear value (the ledger's HMAC).
+    pub fingerprint: &'a (dyn Fn(&str) -> String + Sync),
+    /// Per-agent disclosure budgets, if configured.
+    pub budgets: Option<&'a Budgets>,
+    /// The request time.
+    pub now: DateTime<Utc>,
+    /// Path parameters of the matched route.
+    pub params: &'a Params,
+}
+
+/// How many values each kind of decision produced (for metrics and traces; never values).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ActionCounts {
+    /// Revealed in the clear under a ticket.
+    pub disclosed: u32,
+    /// Shown because the rule passes them (not sensitive).
+    pub passed: u32,
+    /// Masked.
+    pub masked: u32,
+    /// Replaced by the redaction marker.
+    pub redacted: u32,
+    /// Replaced by a token.
+    pub tokenized: u32,
+    /// Coarsened.
+    pub generalized: u32,
+    /// Removed.
+    pub dropped: u32,
+}
+
+/// What a transform did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Every clear disclosure of a sensitive value, fingerprinted.
+    pub disclosures: Vec<FieldDisclosure>,
+    /// Customers whose records had something disclosed, in first-seen order.
+    pub customers: Vec<String>,
+    /// Why justified rules were not satisfied, if any were not.
+    pub denials: BTreeSet<DenyReason>,
+    /// Counts per decision.
+    pub counts: ActionCounts,
+}
+
+impl Outcome {
+    /// The `Keyhole-Ticket` header value, when the request named a ticket.
+    pub fn ticket_header(&self, ticket: &TicketContext) -> Option<String> {
+        ticket.ticket_id()?;
+        if let Some(reason) = ticket.request_denial() {
+            return Some(format!("denied; reason={}", reason.as_str()));
+        }
+        if !self.disclosures.is_empty() {
+            return Some("granted".to_string());
+        }
+        let reason = [
+            DenyReason::BudgetExceeded,
+            DenyReason::WrongCustomer,
+            DenyReason::WrongCategory,
+        ]
+        .into_iter()
+        .find(|r| self.denials.contains(r));
+        Some(match reason {
+            Some(r) => format!("denied; reason={}", r.as_str()),
+            None => "granted".to_string(),
+        })
+    }
+
+    /// True when the budget stopped a disclosure.
+    pub fn budget_exceeded(&self) -> bool {
+        self.denials.contains(&DenyReason::BudgetExceeded)
+    }
+}
+
+/// Rewrites `doc` in place under `route` for the request `judge` describes.
+pub fn apply(route: &Route, doc: &mut Value, judge: &Judge<'_>) -> Outcome {
+    let mut walker = walk::Walker::new(route, judge);
+    walker.document(doc);
+    walker.finish()
+}
+
+/// Why a response body cannot be transformed (and so must not be shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyRejected {
+    /// Deeper than the configured limit.
+    #[error("JSON nests too deeply")]
+    TooDeep,
+    /// Not valid JSON (this includes invalid UTF-8 and lone surrogates).
+    #[error("body is not valid JSON")]
+    Invalid,
+}
+
+/// Parses a body as JSON after checking its nesting depth without recursion.
+pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, BodyRejected> {
+    if json_depth(bytes) > max_depth {
+        return Err(BodyRejected::TooDeep);
+    }
+    serde_json::from_slice(bytes).map_err(|_| BodyRejected::Invalid)
+}
+
+/// Maximum bracket nesting of a JSON text, ignoring brackets inside strings.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}

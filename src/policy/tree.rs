@@ -1,0 +1,162 @@
+//! Field paths (`devices[*].service_tag`) and the rule tree they compile into.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::rule::FieldRule;
+
+/// One step of a field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// An object member.
+    Key(String),
+    /// Every element of an array (`[*]`).
+    Each,
+}
+
+/// Parses `a.b[*].c` into steps; `$`-rooted paths must have their `$` stripped first.
+pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    if path.is_empty() {
+        return Ok(steps);
+    }
+    for segment in path.split('.') {
+        let (name, mut rest) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if name.is_empty() || name.contains(']') {
+            return Err(format!("invalid field path {path:?}: empty or malformed segment"));
+        }
+        steps.push(Step::Key(name.to_string()));
+        while !rest.is_empty() {
+            rest = rest
+                .strip_prefix("[*]")
+                .ok_or_else(|| format!("invalid field path {path:?}: only [*] may index arrays"))?;
+            steps.push(Step::Each);
+        }
+    }
+    Ok(steps)
+}
+
+/// Where the records are in a response: `$` (the body is one record) or `$.results[*]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSelector {
+    /// The selector as written.
+    pub text: String,
+    /// Its steps from the document root.
+    pub steps: Vec<Step>,
+}
+
+impl RecordSelector {
+    /// Parses a `$`-rooted selector.
+    pub fn parse(text: &str) -> Result<RecordSelector, String> {
+        let rest = match text {
+            "$" => "",
+            _ => text
+                .strip_prefix("$.")
+                .ok_or_else(|| format!("record selector {text:?} must start with `$`"))?,
+        };
+        Ok(RecordSelector {
+            text: text.to_string(),
+            steps: parse_path(rest)?,
+        })
+    }
+}
+
+/// A node of the rule tree: the rule for this exact path, and the paths below it.
+#[derive(Debug, Default)]
+pub struct RuleNode {
+    /// The rule naming exactly this path, if any.
+    pub rule: Option<Arc<FieldRule>>,
+    /// Rules below object members, by member name.
+    pub children: HashMap<String, RuleNode>,
+    /// Rules below `[*]`.
+    pub each: Option<Box<RuleNode>>,
+}
+
+impl RuleNode {
+    /// The node for an object member, if any rule lies below it.
+    pub fn child(&self, key: &str) -> Option<&RuleNode> {
+        self.children.get(key)
+    }
+
+    /// The node for array elements, if any rule lies below them.
+    pub fn element(&self) -> Option<&RuleNode> {
+        self.each.as_deref()
+    }
+}
+
+/// The rules of a route, keyed by path segment so the transform never builds path strings.
+#[derive(Debug, Default)]
+pub struct RuleTree {
+    /// The root: the record itself.
+    pub root: RuleNode,
+    /// Every rule, in declaration order (for explain and checks).
+    pub rules: Vec<Arc<FieldRule>>,
+}
+
+impl RuleTree {
+    /// Adds a rule at its path; refuses a path named twice.
+    pub fn insert(&mut self, steps: &[Step], rule: FieldRule) -> Result<(), String> {
+        let mut node = &mut self.root;
+        for step in steps {
+            node = match step {
+                Step::Key(k) => node.children.entry(k.clone()).or_default(),
+                Step::Each => node.each.get_or_insert_with(Default::default),
+            };
+        }
+        if node.rule.is_some() {
+            return Err(format!("field {:?} has two rules", rule.path));
+        }
+        let rule = Arc::new(rule);
+        node.rule = Some(rule.clone());
+        self.rules.push(rule);
+        Ok(())
+    }
+
+    /// The rule that decides the value at `steps`: the nearest rule on the path, outermost first.
+    pub fn lookup(&self, steps: &[Step]) -> Option<&Arc<FieldRule>> {
+        let mut node = &self.root;
+        for step in steps {
+            if let Some(rule) = &node.rule {
+                return Some(rule);
+            }
+            node = match step {
+                Step::Key(k) => node.child(k)?,
+                Step::Each => node.element()?,
+            };
+        }
+        node.rule.as_ref()
+    }
+
+    /// True when no rule is set.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paths() {
+        assert_eq!(
+            parse_path("devices[*].service_tag").unwrap(),
+            vec![
+                Step::Key("devices".into()),
+                Step::Each,
+                Step::Key("service_tag".into())
+            ]
+        );
+        assert!(parse_path("a..b").is_err());
+        assert!(parse_path("a[0]").is_err());
+        assert!(parse_path("a[*]x").is_err());
+        assert_eq!(
+            RecordSelector::parse("$.results[*]").unwrap().steps,
+            vec![Step::Key("results".into()), Step::Each]
+        );
+        assert!(RecordSelector::parse("results").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The request filter: checks and rewrites on the way in, before anything is sent upstream.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::config::Limits;
+use crate::rescue::ProxyError;
+use crate::route::CanonicalPath;
+use crate::token::{Holder, TokenVault};
+
+/// Refuses requests whose `Host` and target authority (or `:authority`) disagree, or that carry two `Host`s.
+pub fn check_authority(parts: &Parts) -> Result<(), ProxyError> {
+    let mut hosts = parts.headers.get_all(http::header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ProxyError::AuthorityMismatch);
+    }
+    match (parts.uri.authority(), host) {
+        (Some(auth), Some(host)) if !auth.as_str().eq_ignore_ascii_case(host.to_str().unwrap_or("")) => {
+            Err(ProxyError::AuthorityMismatch)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The single `X-Ticket-Id`, if any; two are refused rather than guessed between.
+pub fn ticket_id(parts: &Parts) -> Result<Option<String>, ProxyError> {
+    let mut values = parts.headers.get_all("x-ticket-id").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ProxyError::RequestBodyInvalid);
+    }
+    match first {
+        None => Ok(None),
+        Some(v) => {
+            let id = v.to_str().map_err(|_| ProxyError::RequestBodyInvalid)?.trim();
+            let sane = !id.is_empty()
+                && id.len() <= 128
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if sane {
+                Ok(Some(id.to_string()))
+            } else {
+                Err(ProxyError::RequestBodyInvalid)
+            }
+        }
+    }
+}
+
+/// Swaps the agent's own tokens in path segments for their values.
+pub fn detokenize_path(vault: &TokenVault, holder: &Holder<'_>, mut path: CanonicalPath) -> Result<CanonicalPath, ProxyError> {
+    for segment in &mut path.segments {
+        if let Some(clear) = vault.detokenize_text(holder, segment)? {
+            *segment = clear;
+        }
+    }
+    Ok(path)
+}
+
+/// Swaps tokens in the query string, re-encoding the clear values.
+pub fn detokenize_query(vault: &TokenVault, holder: &Holder<'_>, query: Option<&str>) -> Result<Option<String>, ProxyError> {
+    let Some(query) = query else { return Ok(None) };
+    if query.chars().any(|c| c.is_control()) {
+        return Err(ProxyError::RequestBodyInvalid);
+    }
+    let mut out = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| ProxyError::RequestBodyInvalid)?;
+        match vault.detokenize_text(holder, &decoded)? {
+            Some(clear) => {
+                let encoded: String = percent_encoding::utf8_percent_encode(&clear, percent_encoding::NON_ALPHANUMERIC).collect();
+                out.push(format!("{key}={encoded}"));
+            }
+            None => out.push(pair.to_string()),
+        }
+    }
+    Ok(Some(out.join("&")))
+}
+
+/// Reads the request body under the size limit and the body timeout.
+pub async fn read_body(body: Incoming, limits: &Limits) -> Result<Bytes, ProxyError> {
+    let limited = http_body_util::Limited::new(body, limits.max_request_bytes);
+    let timeout = Duration::from_millis(limits.body_read_timeout_ms);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(ProxyError::RequestTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ProxyError::RequestTooLarge),
+        Ok(Err(_)) => Err(ProxyError::RequestBodyInvalid),
+    }
+}
+
+/// Swaps the agent's tokens in a request body: inside every JSON string, or in UTF-8 text.
+pub fn detokenize_body(
+    vault: &TokenVault,
+    holder: &Holder<'_>,
+    content_type: Option<&str>,
+    body: Bytes,
+    max_depth: usize,
+) -> Result<Bytes, ProxyError> {
+    if body.is_empty() {
+        return Ok(body);
+    }
+    if content_type.is_some_and(is_json) {
+        let mut doc = crate::transform::parse_json(&body, max_depth).map_err(|_| ProxyError::RequestBodyInvalid)?;
+        if vault.detokenize_json(holder, &mut doc)? == 0 {
+            return Ok(body);
+        }
+        let bytes = serde_json::to_vec(&doc).map_err(|_| ProxyError::RequestBodyInvalid)?;
+        return Ok(Bytes::from(bytes));
+    }
+    match std::str::from_utf8(&body) {
+        Ok(text) => match vault.detokenize_text(holder, text)? {
+            Some(clear) => Ok(Bytes::from(clear)),
+            None => Ok(body),
+        },
+        Err(_) => Ok(body),
+    }
+}
+
+/// `application/json` or any `+json` type, parameters ignored.
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
