@@ -125,6 +125,9 @@ struct State {
 
 /// Serves the sample customer API on `listener` until `shutdown` resolves, then
 /// lets requests in flight finish (for a few seconds at most).
+///
+/// Failed accepts are logged and retried, so the only error is a listener
+/// whose local address cannot be read.
 pub async fn serve(
     listener: TcpListener,
     data: Arc<RwLock<DataSet>>,
