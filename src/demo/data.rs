@@ -1,6 +1,665 @@
-//! Data set placeholder.
-#![allow(missing_docs)]
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct Customer { pub id: String }
-pub struct DataSet { pub customers: Vec<Customer> }
-impl DataSet { pub fn generate(_seed: u64, n: usize) -> DataSet { DataSet { customers: (0..n).map(|i| Customer { id: format!("C{}", 100000 + i) }).collect() } } }
+//! The demo's synthetic customer data set: realistic-looking records that are
+//! the same for a given seed on every platform, so a demo, its tickets and
+//! its tests all name the same customers.
+
+use std::collections::HashSet;
+
+use chrono::{Days, Months, NaiveDate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// One customer record as the sample API serves it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Customer {
+    /// Stable id derived from the record's index, e.g. `C100042`.
+    pub id: String,
+    /// Full name, first name first.
+    pub name: String,
+    /// Contact email on a reserved example domain.
+    pub email: String,
+    /// Contact phone in the fictional 555 range, e.g. `+1-555-013-4821`.
+    pub phone: String,
+    /// Postal address.
+    pub address: Address,
+    /// Devices the customer owns, one to three in a generated set.
+    pub devices: Vec<Device>,
+    /// Support cases, oldest first.
+    pub service_history: Vec<ServiceCase>,
+}
+
+/// A postal address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Address {
+    /// Street and house number in the country's usual order.
+    pub street: String,
+    /// City or town.
+    pub city: String,
+    /// State, province or county.
+    pub region: String,
+    /// Postal code in the country's format.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+}
+
+/// A device registered to a customer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Device {
+    /// Seven characters of `[0-9A-Z]`, unique across the data set.
+    pub service_tag: String,
+    /// The service tag read as a base-36 number, written in base 10.
+    pub express_service_code: String,
+    /// Product line and model number.
+    pub model: String,
+    /// `YYYY-MM-DD`.
+    pub purchase_date: String,
+    /// Support plan covering the device.
+    pub warranty: Warranty,
+}
+
+/// A device's support plan.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Warranty {
+    /// Plan name, e.g. `ProSupport Plus`.
+    pub plan: String,
+    /// Last covered day, `YYYY-MM-DD`.
+    pub expires: String,
+}
+
+/// One support case in a customer's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceCase {
+    /// Case number, e.g. `SR184203311`, unique across the data set.
+    pub case_id: String,
+    /// Day the case was opened, `YYYY-MM-DD`.
+    pub date: String,
+    /// Service tag of the device the case is about.
+    pub service_tag: String,
+    /// One-line summary; never contains a tag-shaped word.
+    pub summary: String,
+    /// Agent's free text; sometimes quotes the device's tag or the customer's phone.
+    pub notes: String,
+}
+
+/// The whole synthetic data set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DataSet {
+    /// Customers in index order; `customers[i].id` is `C{100000 + i}`.
+    pub customers: Vec<Customer>,
+}
+
+/// First customer number; ids count up from here by index.
+const FIRST_CUSTOMER: usize = 100_000;
+/// Day zero of the synthetic calendar.
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(2019, 1, 1) {
+    Some(day) => day,
+    None => NaiveDate::MIN,
+};
+/// Days from `EPOCH` to the data set's "today" (2025-09-30); fixed so output never depends on the clock.
+const HORIZON_DAYS: u32 = 2464;
+/// Smallest and one past the largest tag value: seven base-36 digits with no leading zero.
+const TAG_RANGE: std::ops::Range<u64> = 36u64.pow(6)..36u64.pow(7);
+
+/// Per-country word lists, so a Berlin customer has a German name and street.
+struct Locale {
+    country: &'static str,
+    first: &'static [&'static str],
+    last: &'static [&'static str],
+    /// (city, region)
+    cities: &'static [(&'static str, &'static str)],
+    streets: &'static [&'static str],
+    /// `#` is a digit, `@` an uppercase letter.
+    postal: &'static str,
+    /// Whether the house number follows the street name (`Lindenstraße 12`).
+    number_last: bool,
+}
+
+#[rustfmt::skip]
+const LOCALES: &[Locale] = &[
+    Locale {
+        country: "US", postal: "#####", number_last: false,
+        first: &["James", "Maria", "Robert", "Linda", "Michael", "Aisha", "David", "Jennifer"],
+        last: &["Johnson", "Garcia", "Miller", "Nguyen", "Brown", "Okafor", "Davis", "Rodriguez"],
+        cities: &[("Austin", "TX"), ("Portland", "OR"), ("Columbus", "OH"), ("Raleigh", "NC")],
+        streets: &["Maple Avenue", "Oak Street", "Cedar Lane", "Sunset Boulevard", "Pine Ridge Road", "Lakeview Drive"],
+    },
+    Locale {
+        country: "GB", postal: "@@# #@@", number_last: false,
+        first: &["Oliver", "Amelia", "Harry", "Isla", "George", "Priya", "Thomas", "Emily"],
+        last: &["Smith", "Taylor", "Patel", "Wilson", "Evans", "Hughes", "Khan", "Walker"],
+        cities: &[("Manchester", "England"), ("Bristol", "England"), ("Edinburgh", "Scotland"), ("Cardiff", "Wales")],
+        streets: &["High Street", "Station Road", "Church Lane", "Victoria Road", "Park Avenue", "Mill Lane"],
+    },
+    Locale {
+        country: "DE", postal: "#####", number_last: true,
+        first: &["Lukas", "Anna", "Jonas", "Lea", "Felix", "Sophie", "Maximilian", "Hannah"],
+        last: &["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Wagner", "Hoffmann"],
+        cities: &[("Berlin", "Berlin"), ("München", "Bayern"), ("Köln", "Nordrhein-Westfalen"), ("Leipzig", "Sachsen")],
+        streets: &["Lindenstraße", "Hauptstraße", "Gartenweg", "Schillerstraße", "Bahnhofstraße", "Am Markt"],
+    },
+    Locale {
+        country: "FR", postal: "#####", number_last: false,
+        first: &["Camille", "Louis", "Léa", "Hugo", "Chloé", "Jules", "Manon", "Gabriel"],
+        last: &["Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Laurent", "Girard", "Roux"],
+        cities: &[("Lyon", "Auvergne-Rhône-Alpes"), ("Nantes", "Pays de la Loire"), ("Toulouse", "Occitanie"), ("Lille", "Hauts-de-France")],
+        streets: &["rue de la République", "avenue Jean Jaurès", "rue Victor Hugo", "boulevard Pasteur", "rue des Lilas", "place du Marché"],
+    },
+    Locale {
+        country: "CA", postal: "@#@ #@#", number_last: false,
+        first: &["Liam", "Olivia", "Noah", "Chloe", "Ethan", "Mei", "Lucas", "Sarah"],
+        last: &["Tremblay", "Roy", "Wong", "Gagnon", "MacDonald", "Singh", "Côté", "Campbell"],
+        cities: &[("Toronto", "ON"), ("Montréal", "QC"), ("Vancouver", "BC"), ("Calgary", "AB")],
+        streets: &["Queen Street West", "Rue Sainte-Catherine", "Granville Street", "Elm Crescent", "Bay Street", "Riverside Drive"],
+    },
+    Locale {
+        country: "NL", postal: "#### @@", number_last: true,
+        first: &["Daan", "Emma", "Sem", "Julia", "Lars", "Sanne", "Bram", "Fleur"],
+        last: &["de Jong", "Jansen", "de Vries", "van Dijk", "Bakker", "Visser", "Smit", "Meijer"],
+        cities: &[("Amsterdam", "Noord-Holland"), ("Utrecht", "Utrecht"), ("Rotterdam", "Zuid-Holland"), ("Eindhoven", "Noord-Brabant")],
+        streets: &["Keizersgracht", "Kerkstraat", "Dorpsweg", "Molenlaan", "Stationsplein", "Oudegracht"],
+    },
+    Locale {
+        country: "IE", postal: "@## @#@#", number_last: false,
+        first: &["Seán", "Aoife", "Conor", "Niamh", "Cian", "Saoirse", "Darragh", "Ciara"],
+        last: &["Murphy", "Kelly", "O'Brien", "Byrne", "Ryan", "Walsh", "O'Connor", "Doyle"],
+        cities: &[("Dublin", "County Dublin"), ("Cork", "County Cork"), ("Galway", "County Galway"), ("Limerick", "County Limerick")],
+        streets: &["Main Street", "Grafton Street", "Shop Street", "Patrick Street", "Strand Road", "Church View"],
+    },
+];
+
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "example.net",
+    "example.org",
+    "mail.example.com",
+];
+#[rustfmt::skip]
+const MODELS: &[&str] = &[
+    "Latitude 7440", "Latitude 5450", "XPS 13 9340", "XPS 15 9530", "Inspiron 16 5640",
+    "Inspiron 14 7440", "Precision 5690", "OptiPlex 7020", "Vostro 3530", "Alienware m16 R2",
+];
+const PLANS: &[&str] = &[
+    "Basic Hardware Service",
+    "ProSupport",
+    "ProSupport Plus",
+    "Premium Support",
+];
+
+/// A support issue: summary, the customer's report (`{dev}` names the device), and ways it was closed.
+struct Issue {
+    summary: &'static str,
+    report: &'static str,
+    outcomes: &'static [&'static str],
+}
+
+#[rustfmt::skip]
+const ISSUES: &[Issue] = &[
+    Issue {
+        summary: "No POST after BIOS update",
+        report: "Customer reports no POST on {dev} after a BIOS update; power light blinks amber.",
+        outcomes: &["Dispatched a replacement system board.", "Walked through a BIOS recovery; the system boots normally now."],
+    },
+    Issue {
+        summary: "Battery not charging",
+        report: "Battery on {dev} stays at 0% while on the adapter.",
+        outcomes: &["Shipped a replacement battery.", "Replaced the power adapter; charging resumed."],
+    },
+    Issue {
+        summary: "Display flickers at low brightness",
+        report: "Display on {dev} flickers below half brightness.",
+        outcomes: &["Updated the graphics driver; flicker is gone.", "Scheduled a display panel replacement."],
+    },
+    Issue {
+        summary: "Keyboard keys unresponsive",
+        report: "Several keys on {dev} stopped responding after a coffee spill.",
+        outcomes: &["Quoted an out-of-warranty keyboard replacement.", "Sent a technician to replace the palmrest assembly."],
+    },
+    Issue {
+        summary: "Fan noise under load",
+        report: "Fan on {dev} runs loud during video calls.",
+        outcomes: &["Guided the customer through cleaning the vents; noise reduced.", "Switched the thermal profile to quiet in the BIOS."],
+    },
+    Issue {
+        summary: "Wi-Fi drops after sleep",
+        report: "Wi-Fi on {dev} disconnects after resuming from sleep.",
+        outcomes: &["Reinstalled the wireless driver.", "Replaced the wireless card under warranty."],
+    },
+    Issue {
+        summary: "Dock not detected over USB-C",
+        report: "Docking station is not detected by {dev} over USB-C.",
+        outcomes: &["Updated the dock firmware; both monitors work.", "Sent a replacement dock."],
+    },
+    Issue {
+        summary: "Warranty status inquiry",
+        report: "Customer asked when the coverage on {dev} runs out.",
+        outcomes: &["Confirmed the coverage dates and explained upgrade options.", "Offered an extension of the support plan."],
+    },
+    Issue {
+        summary: "Blue screen during startup",
+        report: "Customer sees a blue screen on {dev} during startup.",
+        outcomes: &["Ran diagnostics and reimaged the drive.", "Replaced the SSD after diagnostics failed."],
+    },
+    Issue {
+        summary: "Cracked hinge",
+        report: "Left hinge on {dev} cracked and the lid wobbles.",
+        outcomes: &["Booked an onsite hinge replacement.", "Customer declined the repair quote."],
+    },
+];
+
+const CALLBACKS: &[&str] = &[
+    "Advised to call back on {phone} if it happens again.",
+    "Customer prefers a callback on {phone} after 5 pm.",
+    "Confirmed {phone} as the contact number for the technician.",
+];
+
+impl DataSet {
+    /// Generates `customers` records for `seed`; the same pair gives the same data on every platform.
+    pub fn generate(seed: u64, customers: usize) -> DataSet {
+        let mut gen = Generator::new(seed, customers);
+        let customers = (0..customers).map(|index| gen.customer(index)).collect();
+        DataSet { customers }
+    }
+
+    /// The customer with `id`, if any.
+    pub fn customer(&self, id: &str) -> Option<&Customer> {
+        // Ids are derived from the index, so try that slot before scanning.
+        let by_index = id
+            .strip_prefix('C')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(FIRST_CUSTOMER))
+            .and_then(|i| self.customers.get(i))
+            .filter(|c| c.id == id);
+        by_index.or_else(|| self.customers.iter().find(|c| c.id == id))
+    }
+
+    /// The device with `service_tag` (ASCII case ignored) and its owner.
+    pub fn device(&self, service_tag: &str) -> Option<(&Customer, &Device)> {
+        self.customers.iter().find_map(|c| {
+            let device = c
+                .devices
+                .iter()
+                .find(|d| d.service_tag.eq_ignore_ascii_case(service_tag))?;
+            Some((c, device))
+        })
+    }
+
+    /// At most `limit` customers matching `q`, case-insensitively, in name, email,
+    /// city, phone digits or service tags; an empty `q` matches everyone.
+    pub fn search(&self, q: &str, limit: usize) -> Vec<&Customer> {
+        self.matching(q).take(limit).collect()
+    }
+
+    /// How many customers `search(q, ..)` would find without a limit.
+    pub fn count_matches(&self, q: &str) -> usize {
+        self.matching(q).count()
+    }
+
+    fn matching<'a>(&'a self, q: &str) -> impl Iterator<Item = &'a Customer> + 'a {
+        let query = Query::new(q);
+        self.customers.iter().filter(move |c| query.matches(c))
+    }
+}
+
+impl Customer {
+    /// Every value of this record that a policy would treat as sensitive (emails,
+    /// phones, streets, postal codes, service tags, express codes, notes), for tests
+    /// that scan responses for leaks.
+    pub fn sensitive_values(&self) -> Vec<String> {
+        let mut values = vec![
+            self.email.clone(),
+            self.phone.clone(),
+            self.address.street.clone(),
+            self.address.postal_code.clone(),
+        ];
+        for d in &self.devices {
+            values.push(d.service_tag.clone());
+            values.push(d.express_service_code.clone());
+        }
+        values.extend(self.service_history.iter().map(|case| case.notes.clone()));
+        let mut seen = HashSet::new();
+        values.retain(|v| !v.is_empty() && seen.insert(v.clone()));
+        values
+    }
+}
+
+/// The express service code for `service_tag`: its value as a base-36 number,
+/// in base 10. `None` unless the tag is exactly seven ASCII letters or digits.
+pub fn express_service_code(service_tag: &str) -> Option<String> {
+    if service_tag.len() != 7 || !service_tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    u64::from_str_radix(service_tag, 36)
+        .ok()
+        .map(|n| n.to_string())
+}
+
+/// A search string prepared once for matching many records.
+struct Query {
+    lower: String,
+    /// Set only when the query looks like a phone number, so "Rue 12" does not match phones.
+    phone_digits: Option<String>,
+}
+
+impl Query {
+    fn new(q: &str) -> Query {
+        let q = q.trim();
+        let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+        let phone_like = q
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-(). ".contains(c));
+        let phone_digits = (phone_like && !digits.is_empty()).then_some(digits);
+        Query {
+            lower: q.to_lowercase(),
+            phone_digits,
+        }
+    }
+
+    fn matches(&self, c: &Customer) -> bool {
+        let hit = |s: &str| s.to_lowercase().contains(&self.lower);
+        let phone_hit = self.phone_digits.as_ref().is_some_and(|d| {
+            let phone: String = c.phone.chars().filter(char::is_ascii_digit).collect();
+            phone.contains(d.as_str())
+        });
+        phone_hit
+            || hit(&c.name)
+            || hit(&c.email)
+            || hit(&c.address.city)
+            || c.devices.iter().any(|d| hit(&d.service_tag))
+    }
+}
+
+/// Generation state: the random stream plus what must stay unique.
+struct Generator {
+    rng: ChaCha8Rng,
+    tags: HashSet<u64>,
+    emails: HashSet<String>,
+    phones: HashSet<String>,
+    next_case: u64,
+}
+
+impl Generator {
+    fn new(seed: u64, customers: usize) -> Generator {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let next_case = rng.random_range(180_000_000..190_000_000u64);
+        Generator {
+            rng,
+            tags: HashSet::with_capacity(customers * 3),
+            emails: HashSet::with_capacity(customers),
+            phones: HashSet::with_capacity(customers),
+            next_case,
+        }
+    }
+
+    fn customer(&mut self, index: usize) -> Customer {
+        let locale = pick(&mut self.rng, LOCALES);
+        let first = *pick(&mut self.rng, locale.first);
+        let last = *pick(&mut self.rng, locale.last);
+        let email = self.email(first, last);
+        let phone = self.phone();
+        let address = self.address(locale);
+        let count = self.rng.random_range(1..=3u32);
+        let devices: Vec<Device> = (0..count).map(|_| self.device()).collect();
+        let service_history = self.history(&devices, &phone);
+        Customer {
+            id: format!("C{}", FIRST_CUSTOMER + index),
+            name: format!("{first} {last}"),
+            email,
+            phone,
+            address,
+            devices,
+            service_history,
+        }
+    }
+
+    fn email(&mut self, first: &str, last: &str) -> String {
+        let (first, last) = (ascii_fold(first), ascii_fold(last));
+        let domain = *pick(&mut self.rng, DOMAINS);
+        let mut local = match self.rng.random_range(0..3u32) {
+            0 => format!("{first}.{last}"),
+            1 => format!("{}{last}", first.chars().next().unwrap_or('x')),
+            _ => format!("{first}_{last}"),
+        };
+        while !self.emails.insert(format!("{local}@{domain}")) {
+            local = format!("{local}{}", self.rng.random_range(1..10u32));
+        }
+        format!("{local}@{domain}")
+    }
+
+    fn phone(&mut self) -> String {
+        loop {
+            let exchange = self.rng.random_range(0..1000u32);
+            let line = self.rng.random_range(0..10_000u32);
+            let phone = format!("+1-555-{exchange:03}-{line:04}");
+            if self.phones.insert(phone.clone()) {
+                return phone;
+            }
+        }
+    }
+
+    fn address(&mut self, locale: &Locale) -> Address {
+        let (city, region) = *pick(&mut self.rng, locale.cities);
+        let street = *pick(&mut self.rng, locale.streets);
+        let number = self.rng.random_range(1..240u32);
+        let street = match locale.number_last {
+            true => format!("{street} {number}"),
+            false => format!("{number} {street}"),
+        };
+        let postal_code = locale.postal.chars().map(|c| self.postal_char(c)).collect();
+        Address {
+            street,
+            city: city.to_string(),
+            region: region.to_string(),
+            postal_code,
+            country: locale.country.to_string(),
+        }
+    }
+
+    fn postal_char(&mut self, pattern: char) -> char {
+        match pattern {
+            '#' => char::from(b'0' + self.rng.random_range(0..10u8)),
+            '@' => char::from(b'A' + self.rng.random_range(0..26u8)),
+            other => other,
+        }
+    }
+
+    fn device(&mut self) -> Device {
+        let service_tag = self.service_tag();
+        let express_service_code = express_service_code(&service_tag).unwrap_or_default();
+        let bought = self.rng.random_range(0..HORIZON_DAYS - 90);
+        let years = self.rng.random_range(1..=4u32);
+        let expires = day(bought)
+            .checked_add_months(Months::new(12 * years))
+            .unwrap_or(EPOCH);
+        Device {
+            service_tag,
+            express_service_code,
+            model: pick(&mut self.rng, MODELS).to_string(),
+            purchase_date: iso(day(bought)),
+            warranty: Warranty {
+                plan: pick(&mut self.rng, PLANS).to_string(),
+                expires: iso(expires),
+            },
+        }
+    }
+
+    fn service_tag(&mut self) -> String {
+        loop {
+            let value = self.rng.random_range(TAG_RANGE);
+            let tag = base36(value);
+            // Real tags mix letters and digits; all-digit or all-letter ones look wrong.
+            let mixed = tag.bytes().any(|b| b.is_ascii_digit())
+                && tag.bytes().any(|b| b.is_ascii_uppercase());
+            if mixed && self.tags.insert(value) {
+                return tag;
+            }
+        }
+    }
+
+    fn history(&mut self, devices: &[Device], phone: &str) -> Vec<ServiceCase> {
+        let count = self.rng.random_range(0..5u32);
+        let mut cases = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let device = pick(&mut self.rng, devices);
+            cases.push(self.case(device, phone));
+        }
+        cases.sort_by_key(|(offset, _)| *offset);
+        // Numbered after sorting so a customer's later cases carry later numbers.
+        let mut numbered = Vec::with_capacity(cases.len());
+        for (_, mut case) in cases {
+            self.next_case += self.rng.random_range(1..400u64);
+            case.case_id = format!("SR{}", self.next_case);
+            numbered.push(case);
+        }
+        numbered
+    }
+
+    /// A case about `device`, not yet numbered, with its day offset for ordering.
+    fn case(&mut self, device: &Device, phone: &str) -> (u32, ServiceCase) {
+        let bought = days_since_epoch(&device.purchase_date);
+        let opened = self.rng.random_range(bought + 1..HORIZON_DAYS);
+        let issue = pick(&mut self.rng, ISSUES);
+        let quote_tag = self.rng.random_range(0..3u32) == 0;
+        let quote_phone = self.rng.random_range(0..5u32) == 0;
+        let dev = match quote_tag {
+            true => device.service_tag.clone(),
+            false => format!("the {}", device.model),
+        };
+        let mut notes = format!(
+            "{} {}",
+            issue.report.replace("{dev}", &dev),
+            pick(&mut self.rng, issue.outcomes)
+        );
+        if quote_phone {
+            notes = format!(
+                "{notes} {}",
+                pick(&mut self.rng, CALLBACKS).replace("{phone}", phone)
+            );
+        }
+        let case = ServiceCase {
+            case_id: String::new(),
+            date: iso(day(opened)),
+            service_tag: device.service_tag.clone(),
+            summary: issue.summary.to_string(),
+            notes,
+        };
+        (opened, case)
+    }
+}
+
+/// Picks one item; `u32` bounds keep the stream identical on 32- and 64-bit targets.
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len() as u32) as usize]
+}
+
+fn day(offset: u32) -> NaiveDate {
+    EPOCH
+        .checked_add_days(Days::new(offset.into()))
+        .unwrap_or(EPOCH)
+}
+
+fn days_since_epoch(iso_date: &str) -> u32 {
+    NaiveDate::parse_from_str(iso_date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| u32::try_from((d - EPOCH).num_days()).ok())
+        .unwrap_or(0)
+}
+
+fn iso(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+fn base36(mut value: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = Vec::with_capacity(7);
+    loop {
+        out.push(DIGITS[(value % 36) as usize]);
+        value /= 36;
+        if value == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Lowercase ASCII for an email local part: accents dropped, spaces and apostrophes removed.
+fn ascii_fold(name: &str) -> String {
+    name.to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            'à' | 'á' | 'â' | 'ä' | 'å' => Some('a'),
+            'é' | 'è' | 'ê' | 'ë' => Some('e'),
+            'í' | 'ì' | 'î' | 'ï' => Some('i'),
+            'ó' | 'ò' | 'ô' | 'ö' | 'ø' => Some('o'),
+            'ú' | 'ù' | 'û' | 'ü' => Some('u'),
+            'ß' => Some('s'),
+            'ç' => Some('c'),
+            'ñ' => Some('n'),
+            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_customers_generate_with_one_to_three_devices() {
+        // The demo regenerates this at every start, so it must stay cheap: one pass, no retries to speak of.
+        let data = DataSet::generate(7, 1000);
+        assert_eq!(data.customers.len(), 1000);
+        assert!(data
+            .customers
+            .iter()
+            .all(|c| (1..=3).contains(&c.devices.len())));
+        assert_eq!(data.customers[999].id, "C100999");
+    }
+
+    #[test]
+    fn base36_and_express_code_agree() {
+        for value in [TAG_RANGE.start, 40_000_000_000, TAG_RANGE.end - 1] {
+            let tag = base36(value);
+            assert_eq!(tag.len(), 7);
+            assert_eq!(express_service_code(&tag), Some(value.to_string()));
+        }
+    }
+
+    #[test]
+    fn express_code_refuses_what_is_not_a_tag() {
+        assert_eq!(express_service_code("ABC12"), None);
+        assert_eq!(express_service_code("ABC12345"), None);
+        assert_eq!(express_service_code("ABC-123"), None);
+        assert_eq!(express_service_code("7XK2M9Q"), Some("17266574654".into()));
+    }
+
+    #[test]
+    fn only_phone_shaped_queries_match_phone_digits() {
+        assert_eq!(Query::new("Rue 12").phone_digits, None);
+        assert_eq!(
+            Query::new("+1 (555) 013").phone_digits.as_deref(),
+            Some("1555013")
+        );
+        assert_eq!(Query::new("").phone_digits, None);
+    }
+
+    #[test]
+    fn customer_lookup_survives_a_reordered_set() {
+        let mut data = DataSet::generate(3, 5);
+        data.customers.reverse();
+        let found = data.customer("C100001").map(|c| c.id.as_str());
+        assert_eq!(found, Some("C100001"));
+        assert!(data.customer("C999999").is_none());
+        assert!(data.customer("nonsense").is_none());
+    }
+
+    #[test]
+    fn email_local_parts_are_plain_ascii() {
+        assert_eq!(ascii_fold("Seán"), "sean");
+        assert_eq!(ascii_fold("O'Brien"), "obrien");
+        assert_eq!(ascii_fold("de Vries"), "devries");
+        assert_eq!(ascii_fold("Côté"), "cote");
+    }
+}

@@ -1,0 +1,510 @@
+//! The demo's synthetic data set and its sample customer API, exercised over
+//! real sockets on loopback.
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use keyhole::demo::data::{express_service_code, DataSet};
+use keyhole::demo::upstream::{serve, SampleApiConfig};
+use regex::Regex;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, RwLock};
+use tokio::task::JoinHandle;
+
+const SEED: u64 = 42;
+const CUSTOMERS: usize = 200;
+const CREDENTIAL: &str = "demo-upstream-secret";
+
+/// A running sample API and a client for it.
+struct Api {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    data: Arc<RwLock<DataSet>>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+/// What came back: status, headers and the body parsed as JSON.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+async fn start(credential: Option<&str>) -> Api {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let data = Arc::new(RwLock::new(DataSet::generate(SEED, CUSTOMERS)));
+    let cfg = SampleApiConfig {
+        credential: credential.map(str::to_string),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(serve(listener, Arc::clone(&data), cfg, shutdown));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    Api {
+        base,
+        client,
+        data,
+        stop,
+        task,
+    }
+}
+
+impl Api {
+    async fn send(&self, method: Method, path: &str, auth: Option<&str>, body: &str) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(credential) = auth {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {credential}"));
+        }
+        let request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("request");
+        let response = self.client.request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes).expect("every response is JSON");
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Some(CREDENTIAL), "").await
+    }
+
+    async fn post(&self, path: &str, body: &str) -> Reply {
+        self.send(Method::POST, path, Some(CREDENTIAL), body).await
+    }
+
+    async fn stop(self) -> io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.expect("serve task")
+    }
+}
+
+fn tag_shaped() -> Regex {
+    Regex::new(r"\b[0-9A-Z]{7}\b").expect("regex")
+}
+
+#[test]
+fn same_seed_gives_the_same_data_set() {
+    assert_eq!(
+        DataSet::generate(SEED, CUSTOMERS),
+        DataSet::generate(SEED, CUSTOMERS)
+    );
+}
+
+#[test]
+fn different_seeds_give_different_data_sets() {
+    let (a, b) = (
+        DataSet::generate(1, CUSTOMERS),
+        DataSet::generate(2, CUSTOMERS),
+    );
+    assert_ne!(a, b);
+    let tags = |d: &DataSet| -> HashSet<String> {
+        d.customers
+            .iter()
+            .flat_map(|c| &c.devices)
+            .map(|d| d.service_tag.clone())
+            .collect()
+    };
+    assert_ne!(tags(&a), tags(&b));
+    assert_ne!(a.customers[0].email, b.customers[0].email);
+}
+
+#[test]
+fn express_codes_are_the_base36_value_of_their_tags() {
+    let data = DataSet::generate(SEED, 1000);
+    for device in data.customers.iter().flat_map(|c| &c.devices) {
+        let tag = &device.service_tag;
+        assert_eq!(tag.len(), 7);
+        assert!(tag
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+        let value = u64::from_str_radix(tag, 36).expect("base 36");
+        assert_eq!(device.express_service_code, value.to_string());
+        assert_eq!(
+            express_service_code(tag).as_deref(),
+            Some(device.express_service_code.as_str())
+        );
+    }
+}
+
+#[test]
+fn ids_tags_emails_phones_and_case_numbers_are_unique() {
+    let data = DataSet::generate(SEED, 1000);
+    let unique = |values: Vec<&str>| values.len() == values.iter().collect::<HashSet<_>>().len();
+    let customers = &data.customers;
+    assert!(unique(customers.iter().map(|c| c.id.as_str()).collect()));
+    assert!(unique(customers.iter().map(|c| c.email.as_str()).collect()));
+    assert!(unique(customers.iter().map(|c| c.phone.as_str()).collect()));
+    let devices = customers.iter().flat_map(|c| &c.devices);
+    assert!(unique(devices.map(|d| d.service_tag.as_str()).collect()));
+    let cases = customers.iter().flat_map(|c| &c.service_history);
+    assert!(unique(cases.map(|s| s.case_id.as_str()).collect()));
+}
+
+#[test]
+fn records_are_complete_and_dated_consistently() {
+    let phone = Regex::new(r"^\+1-555-\d{3}-\d{4}$").expect("regex");
+    let data = DataSet::generate(SEED, 1000);
+    for (index, c) in data.customers.iter().enumerate() {
+        assert_eq!(c.id, format!("C{}", 100_000 + index));
+        assert!(phone.is_match(&c.phone), "phone format");
+        assert!(c.email.contains('@') && c.email.is_ascii());
+        assert!(
+            !c.name.is_empty() && !c.address.street.is_empty() && !c.address.postal_code.is_empty()
+        );
+        assert!((1..=3).contains(&c.devices.len()));
+        for d in &c.devices {
+            assert!(d.warranty.expires > d.purchase_date);
+        }
+        for case in &c.service_history {
+            let device = c
+                .devices
+                .iter()
+                .find(|d| d.service_tag == case.service_tag)
+                .expect("case device");
+            assert!(case.date > device.purchase_date);
+        }
+        let dates: Vec<&str> = c.service_history.iter().map(|s| s.date.as_str()).collect();
+        assert!(
+            dates.windows(2).all(|w| w[0] <= w[1]),
+            "history is oldest first"
+        );
+    }
+}
+
+#[test]
+fn only_a_records_own_tags_look_like_tags_in_its_text() {
+    let detector = tag_shaped();
+    let data = DataSet::generate(SEED, 1000);
+    for c in &data.customers {
+        let own: HashSet<&str> = c.devices.iter().map(|d| d.service_tag.as_str()).collect();
+        for case in &c.service_history {
+            assert!(
+                !detector.is_match(&case.summary),
+                "summary has a tag-shaped word"
+            );
+            for found in detector.find_iter(&case.notes) {
+                assert!(
+                    own.contains(found.as_str()),
+                    "notes quote a foreign tag-shaped word"
+                );
+            }
+            if case.notes.contains("+1-555-") {
+                assert!(case.notes.contains(&c.phone), "notes quote a foreign phone");
+            }
+        }
+    }
+}
+
+#[test]
+fn notes_sometimes_quote_a_tag_or_a_phone() {
+    let data = DataSet::generate(SEED, 1000);
+    let cases: Vec<_> = data
+        .customers
+        .iter()
+        .flat_map(|c| c.service_history.iter().map(move |s| (c, s)))
+        .collect();
+    let quoting_tag = cases
+        .iter()
+        .filter(|(_, s)| s.notes.contains(&s.service_tag))
+        .count();
+    let quoting_phone = cases
+        .iter()
+        .filter(|(c, s)| s.notes.contains(&c.phone))
+        .count();
+    // Fixed seed, so these shares are exact for this data set; the bounds say "about a third" and "some".
+    assert!(cases.len() > 1000);
+    assert!((cases.len() / 5..cases.len() / 2).contains(&quoting_tag));
+    assert!((cases.len() / 10..cases.len() / 3).contains(&quoting_phone));
+}
+
+#[test]
+fn sensitive_values_cover_contact_device_and_note_fields() {
+    let data = DataSet::generate(SEED, 10);
+    let c = data
+        .customers
+        .iter()
+        .find(|c| !c.service_history.is_empty())
+        .expect("a customer with cases");
+    let values = c.sensitive_values();
+    for expected in [
+        &c.email,
+        &c.phone,
+        &c.address.street,
+        &c.address.postal_code,
+    ] {
+        assert!(values.contains(expected));
+    }
+    for d in &c.devices {
+        assert!(values.contains(&d.service_tag) && values.contains(&d.express_service_code));
+    }
+    assert!(c.service_history.iter().all(|s| values.contains(&s.notes)));
+    assert!(!values.contains(&c.name) && !values.contains(&c.id));
+}
+
+#[test]
+fn search_matches_name_email_city_phone_digits_and_tags() {
+    let data = DataSet::generate(SEED, CUSTOMERS);
+    let c = &data.customers[17];
+    let digits: String = c.phone.chars().filter(char::is_ascii_digit).collect();
+    let spaced_phone = format!("555 {} {}", &digits[4..7], &digits[7..]);
+    let tag = c.devices[0].service_tag.to_lowercase();
+    for q in [
+        c.name.to_uppercase(),
+        c.email.clone(),
+        c.address.city.to_lowercase(),
+        spaced_phone,
+        tag,
+    ] {
+        let found = data.search(&q, 100);
+        assert!(found.iter().any(|r| r.id == c.id), "search by one field");
+        assert_eq!(data.count_matches(&q), found.len());
+    }
+    assert!(data.search("no such customer anywhere", 10).is_empty());
+    assert_eq!(data.search("", 7).len(), 7);
+}
+
+#[tokio::test]
+async fn health_check_answers_ok() {
+    let api = start(None).await;
+    let reply = api.get("/healthz").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, json!({ "status": "ok" }));
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn customer_route_returns_the_whole_record() {
+    let api = start(None).await;
+    let expected = serde_json::to_value(&api.data.read().await.customers[5]).expect("to json");
+    let reply = api.get("/customers/C100005").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(reply.body, expected);
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn unknown_customers_devices_and_routes_are_json_404s() {
+    let api = start(None).await;
+    for path in [
+        "/customers/C999999",
+        "/devices/ZZZZZZZ",
+        "/nowhere",
+        "/customers/C100001/devices",
+        "/",
+    ] {
+        let reply = api.get(path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(reply.body, json!({ "error": "not_found" }));
+    }
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn search_returns_a_page_of_results_and_the_total() {
+    let api = start(None).await;
+    let city = api.data.read().await.customers[0].address.city.clone();
+    let expected_total = api.data.read().await.count_matches(&city);
+    let reply = api
+        .get(&format!("/customers?q={}&limit=3", city.to_lowercase()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let results = reply.body["results"].as_array().expect("results list");
+    assert_eq!(results.len(), 3.min(expected_total));
+    assert_eq!(reply.body["total"], json!(expected_total));
+    assert!(results.iter().all(|r| r["address"]["city"] == json!(city)));
+
+    let everyone = api.get("/customers").await;
+    assert_eq!(everyone.body["results"].as_array().map(Vec::len), Some(20));
+    assert_eq!(everyone.body["total"], json!(CUSTOMERS));
+    let capped = api.get("/customers?q=&limit=1000").await;
+    assert_eq!(capped.body["results"].as_array().map(Vec::len), Some(100));
+    assert_eq!(
+        api.get("/customers?limit=lots").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn search_finds_a_customer_by_phone() {
+    let api = start(None).await;
+    let (id, phone) = {
+        let data = api.data.read().await;
+        (
+            data.customers[9].id.clone(),
+            data.customers[9].phone.clone(),
+        )
+    };
+    let reply = api
+        .get(&format!("/customers?q={}", phone.replace('+', "%2B")))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["total"], json!(1));
+    assert_eq!(reply.body["results"][0]["id"], json!(id));
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn device_route_names_the_owner() {
+    let api = start(None).await;
+    let (owner, device) = {
+        let data = api.data.read().await;
+        (
+            data.customers[3].id.clone(),
+            data.customers[3].devices[0].clone(),
+        )
+    };
+    let reply = api.get(&format!("/devices/{}", device.service_tag)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let expected = json!({
+        "service_tag": device.service_tag,
+        "express_service_code": device.express_service_code,
+        "model": device.model,
+        "purchase_date": device.purchase_date,
+        "warranty": { "plan": device.warranty.plan, "expires": device.warranty.expires },
+        "customer_id": owner,
+    });
+    assert_eq!(reply.body, expected);
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_posted_note_shows_up_in_later_reads() {
+    let api = start(None).await;
+    let tag = api.data.read().await.customers[2].devices[0]
+        .service_tag
+        .clone();
+    let note = json!({ "summary": "Follow-up call", "notes": format!("Checked {tag} again."), "service_tag": tag });
+    let created = api
+        .post("/customers/C100002/notes", &note.to_string())
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body["customer_id"], json!("C100002"));
+    assert_eq!(created.body["service_tag"], json!(tag));
+    assert!(created.body["case_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("SR")));
+
+    let record = api.get("/customers/C100002").await;
+    let history = record.body["service_history"].as_array().expect("history");
+    let last = history.last().expect("the new case");
+    assert_eq!(last["case_id"], created.body["case_id"]);
+    assert_eq!(last["notes"], note["notes"]);
+    let others: Vec<&Value> = history[..history.len() - 1]
+        .iter()
+        .map(|c| &c["case_id"])
+        .collect();
+    assert!(
+        !others.contains(&&created.body["case_id"]),
+        "case ids stay unique"
+    );
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn bad_notes_are_refused_without_changing_the_record() {
+    let api = start(None).await;
+    let before = api.get("/customers/C100004").await.body;
+    let path = "/customers/C100004/notes";
+    let oversized = json!({ "summary": "s", "notes": "x".repeat(70 * 1024) }).to_string();
+    let cases = [
+        ("{not json", StatusCode::BAD_REQUEST, "bad_json"),
+        (
+            r#"{"notes":"no summary"}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            r#"{"summary":" ","notes":"n"}"#,
+            StatusCode::BAD_REQUEST,
+            "empty_summary",
+        ),
+        (
+            r#"{"summary":"s","notes":"n","service_tag":"AAAAAAA"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_service_tag",
+        ),
+        (
+            oversized.as_str(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let reply = api.post(path, body).await;
+        assert_eq!(
+            (reply.status, reply.body),
+            (status, json!({ "error": code }))
+        );
+    }
+    let unknown = api
+        .post("/customers/C999999/notes", r#"{"summary":"s","notes":"n"}"#)
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/customers/C100004").await.body, before);
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn the_credential_is_required_when_configured() {
+    let api = start(Some(CREDENTIAL)).await;
+    for path in ["/customers/C100001", "/healthz", "/nowhere"] {
+        let missing = api.send(Method::GET, path, None, "").await;
+        assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(missing.headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(missing.body, json!({ "error": "unauthorized" }));
+        let wrong = api
+            .send(Method::GET, path, Some("not-the-secret"), "")
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(api.get("/customers/C100001").await.status, StatusCode::OK);
+    let refused = api
+        .send(
+            Method::POST,
+            "/customers/C100001/notes",
+            None,
+            r#"{"summary":"s","notes":"n"}"#,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    api.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_wrong_method_names_the_allowed_one() {
+    let api = start(None).await;
+    let reply = api
+        .send(Method::DELETE, "/customers/C100001", None, "")
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers[header::ALLOW], "GET");
+    let reply = api
+        .send(Method::GET, "/customers/C100001/notes", None, "")
+        .await;
+    assert_eq!(reply.headers[header::ALLOW], "POST");
+    api.stop().await.expect("clean stop");
+}
