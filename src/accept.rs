@@ -160,7 +160,10 @@ async fn connection<H: ConnectionHandler>(
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| crate::proxy::peer::client_identity(c.as_ref()));
-    let peer = Arc::new(crate::proxy::Peer { addr, client_identity });
+    let peer = Arc::new(crate::proxy::Peer {
+        addr,
+        client_identity,
+    });
     let service = service_fn(move |req| {
         let handler = handler.clone();
         let peer = peer.clone();

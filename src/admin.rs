@@ -47,7 +47,11 @@ impl AdminConfig {
 }
 
 /// Serves admin requests until shutdown.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
@@ -69,8 +73,10 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: w
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     resp
 }
 
@@ -82,9 +88,16 @@ async fn route(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         (&Method::GET, "/readyz") => readyz(gw).await,
-        (&Method::GET, "/metrics") => text(StatusCode::OK, "text/plain; version=0.0.4", gw.metrics.render()),
+        (&Method::GET, "/metrics") => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            gw.metrics.render(),
+        ),
         (&Method::POST, "/tickets/webhook") => webhook(gw, req).await,
-        _ => json(StatusCode::NOT_FOUND, serde_json::json!({"error": {"code": "not-found"}})),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": {"code": "not-found"}}),
+        ),
     }
 }
 
@@ -94,7 +107,11 @@ async fn readyz(gw: &Gateway) -> Response<Full<Bytes>> {
     let ledger = gw.ledger.is_healthy();
     let policies = rt.policies.routes.iter().next().is_some();
     let ready = upstream && ledger && policies;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json(
         status,
         serde_json::json!({"ready": ready, "upstream": upstream, "ledger": ledger, "policies": policies}),
@@ -115,14 +132,20 @@ async fn webhook(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> 
     };
     match gw.tickets.webhook(&parts.headers, &body) {
         Ok(_) => {
-            gw.metrics.add("keyhole_webhook_total{result=\"accepted\"}".into(), 1);
+            gw.metrics
+                .add("keyhole_webhook_total{result=\"accepted\"}".into(), 1);
             json(StatusCode::OK, serde_json::json!({"status": "accepted"}))
         }
         Err(refused) => {
-            gw.metrics
-                .add(format!("keyhole_webhook_total{{result=\"{}\"}}", refused.code()), 1);
+            gw.metrics.add(
+                format!("keyhole_webhook_total{{result=\"{}\"}}", refused.code()),
+                1,
+            );
             tracing::warn!(code = refused.code(), "ticket webhook refused");
-            json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": {"code": refused.code()}}))
+            json(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"error": {"code": refused.code()}}),
+            )
         }
     }
 }

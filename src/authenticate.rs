@@ -80,9 +80,13 @@ impl AuthConfig {
     pub fn resolve_paths(&mut self, base: &Path) {
         use crate::config::resolve_path;
         for key in &mut self.keys {
-            for p in [&mut key.public_key, &mut key.private_key, &mut key.secret_file]
-                .into_iter()
-                .flatten()
+            for p in [
+                &mut key.public_key,
+                &mut key.private_key,
+                &mut key.secret_file,
+            ]
+            .into_iter()
+            .flatten()
             {
                 *p = resolve_path(base, p);
             }
@@ -104,25 +108,37 @@ impl AuthConfig {
             return Err(Invalid::new("auth.leeway_secs", "must be at most 30"));
         }
         if self.keys.is_empty() && self.jwks.is_none() {
-            return Err(Invalid::new("auth.keys", "at least one key or a jwks file is required"));
+            return Err(Invalid::new(
+                "auth.keys",
+                "at least one key or a jwks file is required",
+            ));
         }
         for (i, key) in self.keys.iter().enumerate() {
             let at = format!("auth.keys[{i}]");
             let alg = keys::parse_algorithm(&key.algorithm)
                 .map_err(|r| Invalid::new(format!("{at}.algorithm"), r))?;
             if alg == Algorithm::HS256 && !self.allow_hs256 {
-                return Err(Invalid::new(format!("{at}.algorithm"), "HS256 needs auth.allow_hs256 = true"));
+                return Err(Invalid::new(
+                    format!("{at}.algorithm"),
+                    "HS256 needs auth.allow_hs256 = true",
+                ));
             }
             let has_material = match alg {
                 Algorithm::HS256 => key.secret_file.is_some(),
                 _ => key.public_key.is_some(),
             };
             if !has_material {
-                return Err(Invalid::new(at, "needs public_key (or secret_file for HS256)"));
+                return Err(Invalid::new(
+                    at,
+                    "needs public_key (or secret_file for HS256)",
+                ));
             }
         }
         if self.max_token_bytes == 0 || self.cache_max_entries == 0 {
-            return Err(Invalid::new("auth", "max_token_bytes and cache_max_entries must be positive"));
+            return Err(Invalid::new(
+                "auth",
+                "max_token_bytes and cache_max_entries must be positive",
+            ));
         }
         Ok(())
     }
@@ -269,12 +285,13 @@ impl Authenticator {
         validation.set_audience(&[&self.audience]);
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
-        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Unauthenticated::Expired,
-                _ => Unauthenticated::Invalid,
-            }
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => Unauthenticated::Expired,
+                    _ => Unauthenticated::Invalid,
+                }
+            })?;
         let claims = data.claims;
         if !identity_ok(&claims.sub) || !identity_ok(&claims.vendor) {
             return Err(Unauthenticated::BadIdentity);

@@ -85,8 +85,13 @@ pub enum TokenCommand {
 
 /// Parses `8h`, `30m`, `90s` or a plain number of seconds.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -107,8 +112,17 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve { config } => with_runtime(serve(config)),
         Command::SampleApi(args) => with_runtime(crate::demo::run_sample_api(args)),
         Command::Policy(PolicyCommand::Check { config }) => policy_check(&config),
-        Command::AgentToken { config, agent, vendor, ttl } => agent_token(&config, &agent, &vendor, ttl),
-        Command::Token(TokenCommand::Inspect { config, token, reveal }) => token_inspect(&config, &token, reveal),
+        Command::AgentToken {
+            config,
+            agent,
+            vendor,
+            ttl,
+        } => agent_token(&config, &agent, &vendor, ttl),
+        Command::Token(TokenCommand::Inspect {
+            config,
+            token,
+            reveal,
+        }) => token_inspect(&config, &token, reveal),
         Command::Audit(cmd) => match crate::audit::run(cmd) {
             Ok(code) => code,
             Err(e) => fail(e),
@@ -122,7 +136,10 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn with_runtime<F: std::future::Future<Output = Result<(), String>>>(fut: F) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
@@ -136,7 +153,9 @@ fn with_runtime<F: std::future::Future<Output = Result<(), String>>>(fut: F) -> 
 async fn serve(path: PathBuf) -> Result<(), String> {
     let config = Config::load(&path).map_err(|e| e.to_string())?;
     crate::telemetry::init_logging(&config.telemetry);
-    let running = crate::gateway::start(config).await.map_err(|e| e.to_string())?;
+    let running = crate::gateway::start(config)
+        .await
+        .map_err(|e| e.to_string())?;
     wait_for_signals(&running.gateway).await;
     tracing::info!("shutting down: draining connections");
     running.shutdown().await;
@@ -146,7 +165,10 @@ async fn serve(path: PathBuf) -> Result<(), String> {
 /// Waits for Ctrl-C or SIGTERM, reloading on every SIGHUP meanwhile.
 pub async fn wait_for_signals(gateway: &crate::gateway::Gateway) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut hup), Ok(mut term)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate())) else {
+    let (Ok(mut hup), Ok(mut term)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
@@ -168,7 +190,10 @@ fn policy_check(path: &std::path::Path) -> ExitCode {
     match result {
         Ok((_, policies)) => {
             let routes = policies.routes.iter().count();
-            println!("ok: {} policy file(s), {routes} route(s)", policies.files.len());
+            println!(
+                "ok: {} policy file(s), {routes} route(s)",
+                policies.files.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

@@ -134,7 +134,10 @@ impl Limits {
             ("limits.max_headers", self.max_headers as u64),
             ("limits.max_header_bytes", self.max_header_bytes as u64),
             ("limits.max_connections", self.max_connections as u64),
-            ("limits.max_concurrent_streams", self.max_concurrent_streams as u64),
+            (
+                "limits.max_concurrent_streams",
+                self.max_concurrent_streams as u64,
+            ),
             ("limits.idle_timeout_ms", self.idle_timeout_ms),
         ];
         for (key, value) in positive {

@@ -44,28 +44,42 @@ pub struct SampleApiArgs {
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let upstream_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let upstream_addr = upstream_listener.local_addr().map_err(|e| e.to_string())?;
-    let files = setup::prepare(&args.dir, args.customers, args.port, upstream_addr.port()).map_err(|e| e.to_string())?;
+    let files = setup::prepare(&args.dir, args.customers, args.port, upstream_addr.port())
+        .map_err(|e| e.to_string())?;
     let config = Config::load(&files.config).map_err(|e| e.to_string())?;
     crate::telemetry::init_logging(&crate::telemetry::TelemetryConfig {
         log_format: "text".into(),
         log_level: "warn".into(),
     });
     let data = setup::load_data(&files.data).map_err(|e| e.to_string())?;
-    let credential = std::fs::read_to_string(&files.upstream_credential).map_err(|e| e.to_string())?;
+    let credential =
+        std::fs::read_to_string(&files.upstream_credential).map_err(|e| e.to_string())?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(upstream::serve(
         upstream_listener,
         Arc::new(tokio::sync::RwLock::new(data)),
-        upstream::SampleApiConfig { credential: Some(credential.trim().to_string()) },
+        upstream::SampleApiConfig {
+            credential: Some(credential.trim().to_string()),
+        },
         async move {
             let _ = stop_rx.await;
         },
     ));
-    let running = crate::gateway::start(config.clone()).await.map_err(|e| e.to_string())?;
-    let demo = setup::write_demo_json(&files, &config, running.addr, running.admin_addr, upstream_addr)
+    let running = crate::gateway::start(config.clone())
+        .await
         .map_err(|e| e.to_string())?;
+    let demo = setup::write_demo_json(
+        &files,
+        &config,
+        running.addr,
+        running.admin_addr,
+        upstream_addr,
+    )
+    .map_err(|e| e.to_string())?;
     setup::print_welcome(&demo, &files);
     crate::cli::wait_for_signals(&running.gateway).await;
     running.shutdown().await;
@@ -78,11 +92,21 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
 pub async fn run_sample_api(args: SampleApiArgs) -> Result<(), String> {
     let data = setup::load_data(&args.data).map_err(|e| e.to_string())?;
     let credential = match &args.credential_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| e.to_string())?.trim().to_string()),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())?
+                .trim()
+                .to_string(),
+        ),
         None => None,
     };
-    let listener = TcpListener::bind(&args.listen).await.map_err(|e| e.to_string())?;
-    println!("sample customer API on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "sample customer API on http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     upstream::serve(
         listener,
         Arc::new(tokio::sync::RwLock::new(data)),

@@ -84,8 +84,16 @@ impl Runtime {
         let vault = TokenVault::load(&config.tokens)?;
         let upstream = Upstream::new(&config.upstream)?;
         let listen = &config.listen;
-        let tls = accept::tls::server_config(&listen.cert, &listen.key, listen.client_ca.as_deref())?;
-        Ok(Runtime { config, policies, auth, vault, upstream, tls })
+        let tls =
+            accept::tls::server_config(&listen.cert, &listen.key, listen.client_ca.as_deref())?;
+        Ok(Runtime {
+            config,
+            policies,
+            auth,
+            vault,
+            upstream,
+            tls,
+        })
     }
 }
 
@@ -150,7 +158,11 @@ impl ConnectionHandler for Handler {
         self.0.runtime().config.limits.clone()
     }
 
-    async fn call(self: Arc<Self>, req: http::Request<Incoming>, peer: Arc<Peer>) -> http::Response<Full<Bytes>> {
+    async fn call(
+        self: Arc<Self>,
+        req: http::Request<Incoming>,
+        peer: Arc<Peer>,
+    ) -> http::Response<Full<Bytes>> {
         proxy::handle(&self.0, req, &peer).await
     }
 }
@@ -180,10 +192,12 @@ impl Running {
 }
 
 async fn bind(address: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(address).await.map_err(|source| StartError::Bind {
-        address: address.to_string(),
-        source,
-    })
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            address: address.to_string(),
+            source,
+        })
 }
 
 /// Loads everything and starts both listeners.
@@ -206,16 +220,33 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     });
     let listener = bind(&listen_addr).await?;
     let admin_listener = bind(&admin_addr).await?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { address: listen_addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        address: listen_addr,
+        source,
+    })?;
     let admin_bound = admin_listener
         .local_addr()
-        .map_err(|source| StartError::Bind { address: admin_addr, source })?;
+        .map_err(|source| StartError::Bind {
+            address: admin_addr,
+            source,
+        })?;
     let (shutdown, rx) = watch::channel(false);
     let handler = Arc::new(Handler(gateway.clone()));
     let tasks = vec![
-        tokio::spawn(accept::serve(listener, handler, max_connections, rx.clone())),
+        tokio::spawn(accept::serve(
+            listener,
+            handler,
+            max_connections,
+            rx.clone(),
+        )),
         tokio::spawn(crate::admin::serve(admin_listener, gateway.clone(), rx)),
     ];
     tracing::info!(%addr, admin = %admin_bound, "keyhole listening");
-    Ok(Running { addr, admin_addr: admin_bound, gateway, shutdown, tasks })
+    Ok(Running {
+        addr,
+        admin_addr: admin_bound,
+        gateway,
+        shutdown,
+        tasks,
+    })
 }

@@ -69,7 +69,10 @@ async fn run(
     let (parts, body) = req.into_parts();
     let admitted = request_filter(rt, &parts, peer, log)?;
     let agent = admitted.agent.clone();
-    let holder = Holder { agent: &agent.id, vendor: &agent.vendor };
+    let holder = Holder {
+        agent: &agent.id,
+        vendor: &agent.vendor,
+    };
     let matched = rt.policies.routes.find(&parts.method, &admitted.path);
     let Some((route, params)) = matched else {
         return unmatched(rt, &parts, body, &admitted, peer, log).await;
@@ -77,10 +80,26 @@ async fn run(
     log.route = Some(route.template.as_str().to_string());
     let now = chrono::Utc::now();
     let allow_pending = rt.config.tickets.allow_pending;
-    let ticket = TicketContext::resolve(&gw.tickets, admitted.ticket_id.as_deref(), &agent.id, now, allow_pending).await;
+    let ticket = TicketContext::resolve(
+        &gw.tickets,
+        admitted.ticket_id.as_deref(),
+        &agent.id,
+        now,
+        allow_pending,
+    )
+    .await;
     let body = request::read_body(body, &rt.config.limits).await?;
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let body = request::detokenize_body(&rt.vault, &holder, content_type, body, rt.config.limits.max_json_depth)?;
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body = request::detokenize_body(
+        &rt.vault,
+        &holder,
+        content_type,
+        body,
+        rt.config.limits.max_json_depth,
+    )?;
     // upstream_peer
     let (resp_parts, resp_body) = upstream_peer(rt, &parts, &admitted, peer, log, body).await?;
     // response_filter
@@ -94,11 +113,22 @@ async fn run(
         now,
         params: &params,
     };
-    let (bytes, outcome) = response::filter(route, &resp_parts, resp_body, &judge, rt.config.limits.max_json_depth)?;
+    let (bytes, outcome) = response::filter(
+        route,
+        &resp_parts,
+        resp_body,
+        &judge,
+        rt.config.limits.max_json_depth,
+    )?;
     log.counts = outcome.counts;
     // ledger
     let verdict = ledger_phase(gw, route, &ticket, &outcome, &params, peer, log).await?;
-    Ok(response::build(resp_parts.status, bytes, &log.request_id, &verdict))
+    Ok(response::build(
+        resp_parts.status,
+        bytes,
+        &log.request_id,
+        &verdict,
+    ))
 }
 
 fn request_filter(
@@ -116,13 +146,21 @@ fn request_filter(
         }
     }
     request::check_authority(parts)?;
-    let holder = Holder { agent: &agent.id, vendor: &agent.vendor };
+    let holder = Holder {
+        agent: &agent.id,
+        vendor: &agent.vendor,
+    };
     let path = CanonicalPath::parse(parts.uri.path())?;
     let path = request::detokenize_path(&rt.vault, &holder, path)?;
     let query = request::detokenize_query(&rt.vault, &holder, parts.uri.query())?;
     let ticket_id = request::ticket_id(parts)?;
     log.ticket = ticket_id.clone();
-    Ok(Admitted { agent, path, query, ticket_id })
+    Ok(Admitted {
+        agent,
+        path,
+        query,
+        ticket_id,
+    })
 }
 
 async fn upstream_peer(
@@ -145,8 +183,13 @@ async fn upstream_peer(
         agent: &admitted.agent.id,
         vendor: &admitted.agent.vendor,
     };
-    let req = rt.upstream.request(parts.method.clone(), &target, &parts.headers, &facts, body)?;
-    Ok(rt.upstream.send(req, rt.config.limits.max_response_bytes).await?)
+    let req = rt
+        .upstream
+        .request(parts.method.clone(), &target, &parts.headers, &facts, body)?;
+    Ok(rt
+        .upstream
+        .send(req, rt.config.limits.max_response_bytes)
+        .await?)
 }
 
 async fn unmatched(

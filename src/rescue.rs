@@ -92,7 +92,9 @@ impl ProxyError {
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             RequestBodyInvalid => (StatusCode::BAD_REQUEST, "request-body-invalid"),
             Upstream(UpstreamError::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "upstream-timeout"),
-            Upstream(UpstreamError::Unreachable) => (StatusCode::BAD_GATEWAY, "upstream-unreachable"),
+            Upstream(UpstreamError::Unreachable) => {
+                (StatusCode::BAD_GATEWAY, "upstream-unreachable")
+            }
             Upstream(UpstreamError::Truncated) => (StatusCode::BAD_GATEWAY, "upstream-truncated"),
             UnsafeResponse(u) => (StatusCode::BAD_GATEWAY, u.code()),
             UpstreamStatus(s) if s.is_client_error() => (*s, "upstream-status"),
@@ -122,18 +124,32 @@ pub fn respond(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
 }
 
 /// A JSON error response with Keyhole's headers.
-pub fn error_response(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response<Full<Bytes>> {
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
     let body = json!({ "error": { "code": code, "message": message, "request_id": request_id } });
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("keyhole-request-id", v);
     }
     if status == StatusCode::UNAUTHORIZED {
-        headers.insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
     }
     resp
 }

@@ -68,7 +68,9 @@ impl CanonicalPath {
         }
         let rest = raw.strip_prefix('/').ok_or(PathRejected::NotAbsolute)?;
         if rest.is_empty() {
-            return Ok(CanonicalPath { segments: Vec::new() });
+            return Ok(CanonicalPath {
+                segments: Vec::new(),
+            });
         }
         let segments = rest
             .split('/')
@@ -187,10 +189,14 @@ impl PathTemplate {
     /// True when some path could match both templates.
     pub fn overlaps(&self, other: &PathTemplate) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|pair| match pair {
-                (Segment::Literal(a), Segment::Literal(b)) => a == b,
-                _ => true,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| match pair {
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    _ => true,
+                })
     }
 }
 
@@ -199,7 +205,8 @@ fn parse_segment(part: &str, text: &str) -> Result<Segment, String> {
         return Err(format!("path {text:?} has an empty segment"));
     }
     if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         return if valid {
             Ok(Segment::Param(name.to_string()))
         } else {
@@ -220,7 +227,9 @@ pub struct RouteTable<T> {
 
 impl<T> Default for RouteTable<T> {
     fn default() -> Self {
-        RouteTable { entries: Vec::new() }
+        RouteTable {
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -248,7 +257,9 @@ impl<T> RouteTable<T> {
 
     /// True when some method has a route matching `path` (to tell 405 from 404).
     pub fn path_known(&self, path: &CanonicalPath) -> bool {
-        self.entries.iter().any(|(_, t, _)| t.matches(path).is_some())
+        self.entries
+            .iter()
+            .any(|(_, t, _)| t.matches(path).is_some())
     }
 
     /// Every route.
@@ -278,7 +289,10 @@ mod tests {
             "/customers/%c0%ae%c0%ae",
             "customers",
         ] {
-            assert!(CanonicalPath::parse(bad).is_err(), "{bad} should be refused");
+            assert!(
+                CanonicalPath::parse(bad).is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 
@@ -286,8 +300,13 @@ mod tests {
     fn templates_match_and_overlap() {
         let t = PathTemplate::parse("/customers/{customer}").unwrap();
         let p = CanonicalPath::parse("/customers/C1").unwrap();
-        assert_eq!(t.matches(&p).unwrap(), vec![("customer".into(), "C1".into())]);
-        assert!(t.matches(&CanonicalPath::parse("/Customers/C1").unwrap()).is_none());
+        assert_eq!(
+            t.matches(&p).unwrap(),
+            vec![("customer".into(), "C1".into())]
+        );
+        assert!(t
+            .matches(&CanonicalPath::parse("/Customers/C1").unwrap())
+            .is_none());
         let u = PathTemplate::parse("/customers/search").unwrap();
         assert!(t.overlaps(&u));
         assert!(!t.overlaps(&PathTemplate::parse("/devices/{tag}").unwrap()));

@@ -37,7 +37,9 @@ impl Default for TelemetryConfig {
 pub fn init_logging(cfg: &TelemetryConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if cfg.log_format == "text" {
         builder.try_init()
     } else {
@@ -82,7 +84,9 @@ impl RequestLog {
 }
 
 /// Latency histogram bucket bounds, seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// Process-wide counters, rendered in Prometheus text format.
 #[derive(Default)]
@@ -122,9 +126,15 @@ impl Metrics {
             micros = elapsed.as_micros() as u64,
             "request"
         );
-        self.add(format!("keyhole_requests_total{{status=\"{}\"}}", status.as_u16()), 1);
+        self.add(
+            format!("keyhole_requests_total{{status=\"{}\"}}", status.as_u16()),
+            1,
+        );
         if log.counts.disclosed > 0 {
-            self.add("keyhole_disclosed_values_total".into(), log.counts.disclosed as u64);
+            self.add(
+                "keyhole_disclosed_values_total".into(),
+                log.counts.disclosed as u64,
+            );
         }
         if log.disclosure.is_some() {
             self.add("keyhole_disclosures_total".into(), 1);
@@ -143,7 +153,8 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Prometheus text exposition.
@@ -158,9 +169,15 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE keyhole_request_duration_seconds histogram");
         for (i, bound) in BUCKETS.iter().enumerate() {
             let n = self.latency_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "keyhole_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "keyhole_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "keyhole_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "keyhole_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "keyhole_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "keyhole_request_duration_seconds_count {count}");

@@ -75,10 +75,12 @@ impl UpstreamConfig {
             return Err(Invalid::new("upstream.url", "must not have a query"));
         }
         for (name, value) in &self.headers {
-            HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Invalid::new(format!("upstream.headers.{name}"), "invalid header name"))?;
-            HeaderValue::from_str(value)
-                .map_err(|_| Invalid::new(format!("upstream.headers.{name}"), "invalid header value"))?;
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Invalid::new(format!("upstream.headers.{name}"), "invalid header name")
+            })?;
+            HeaderValue::from_str(value).map_err(|_| {
+                Invalid::new(format!("upstream.headers.{name}"), "invalid header value")
+            })?;
         }
         if self.connect_timeout_ms == 0 || self.response_timeout_ms == 0 {
             return Err(Invalid::new("upstream", "timeouts must be positive"));
@@ -148,9 +150,11 @@ pub enum UpstreamSetupError {
 impl Upstream {
     /// Builds the client from a validated config.
     pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, UpstreamSetupError> {
-        let tls = crate::accept::tls::client_config(cfg.ca.as_deref()).map_err(|reason| UpstreamSetupError::Ca {
-            path: cfg.ca.clone().unwrap_or_default(),
-            reason,
+        let tls = crate::accept::tls::client_config(cfg.ca.as_deref()).map_err(|reason| {
+            UpstreamSetupError::Ca {
+                path: cfg.ca.clone().unwrap_or_default(),
+                reason,
+            }
         })?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -172,7 +176,10 @@ impl Upstream {
             .unwrap_or(HeaderValue::from_static("localhost"));
         let mut fixed = HeaderMap::new();
         for (k, v) in &cfg.headers {
-            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 fixed.insert(k, v);
             }
         }
@@ -205,7 +212,10 @@ impl Upstream {
             }
         }
         headers.insert(http::header::HOST, self.authority.clone());
-        headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         let vouched = [
             ("x-request-id", facts.request_id),
             ("x-forwarded-for", facts.client_ip),
@@ -221,7 +231,8 @@ impl Upstream {
         for (k, v) in &self.fixed {
             headers.insert(k.clone(), v.clone());
         }
-        req.body(Full::new(body)).map_err(|_| UpstreamError::Unreachable)
+        req.body(Full::new(body))
+            .map_err(|_| UpstreamError::Unreachable)
     }
 
     /// Sends a request and reads the whole response (at most `limit` bytes; beyond that the
@@ -232,13 +243,21 @@ impl Upstream {
         limit: usize,
     ) -> Result<(http::response::Parts, Option<Bytes>), UpstreamError> {
         let exchange = async {
-            let resp: Response<hyper::body::Incoming> =
-                self.client.request(req).await.map_err(|_| UpstreamError::Unreachable)?;
+            let resp: Response<hyper::body::Incoming> = self
+                .client
+                .request(req)
+                .await
+                .map_err(|_| UpstreamError::Unreachable)?;
             let (parts, body) = resp.into_parts();
             let limited = http_body_util::Limited::new(body, limit);
             match http_body_util::BodyExt::collect(limited).await {
                 Ok(collected) => Ok((parts, Some(collected.to_bytes()))),
-                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Ok((parts, None)),
+                Err(e)
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    Ok((parts, None))
+                }
                 Err(_) => Err(UpstreamError::Truncated),
             }
         };
@@ -253,6 +272,9 @@ impl Upstream {
             return false;
         };
         let probe = self.client.request(req);
-        matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        )
     }
 }

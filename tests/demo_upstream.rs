@@ -298,7 +298,7 @@ async fn health_check_answers_ok() {
 async fn customer_route_returns_the_whole_record() {
     let api = start(None).await;
     let expected = serde_json::to_value(&api.data.read().await.customers[5]).expect("to json");
-    let reply = api.get("/customers/C100005").await;
+    let reply = api.get("/customers/CUS-100005").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(reply.body, expected);
@@ -312,7 +312,7 @@ async fn unknown_customers_devices_and_routes_are_json_404s() {
         "/customers/C999999",
         "/devices/ZZZZZZZ",
         "/nowhere",
-        "/customers/C100001/devices",
+        "/customers/CUS-100001/devices",
         "/",
     ] {
         let reply = api.get(path).await;
@@ -399,16 +399,16 @@ async fn a_posted_note_shows_up_in_later_reads() {
         .clone();
     let note = json!({ "summary": "Follow-up call", "notes": format!("Checked {tag} again."), "service_tag": tag });
     let created = api
-        .post("/customers/C100002/notes", &note.to_string())
+        .post("/customers/CUS-100002/notes", &note.to_string())
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    assert_eq!(created.body["customer_id"], json!("C100002"));
+    assert_eq!(created.body["customer_id"], json!("CUS-100002"));
     assert_eq!(created.body["service_tag"], json!(tag));
     assert!(created.body["case_id"]
         .as_str()
         .is_some_and(|id| id.starts_with("SR")));
 
-    let record = api.get("/customers/C100002").await;
+    let record = api.get("/customers/CUS-100002").await;
     let history = record.body["service_history"].as_array().expect("history");
     let last = history.last().expect("the new case");
     assert_eq!(last["case_id"], created.body["case_id"]);
@@ -427,8 +427,8 @@ async fn a_posted_note_shows_up_in_later_reads() {
 #[tokio::test]
 async fn bad_notes_are_refused_without_changing_the_record() {
     let api = start(None).await;
-    let before = api.get("/customers/C100004").await.body;
-    let path = "/customers/C100004/notes";
+    let before = api.get("/customers/CUS-100004").await.body;
+    let path = "/customers/CUS-100004/notes";
     let oversized = json!({ "summary": "s", "notes": "x".repeat(70 * 1024) }).to_string();
     let cases = [
         ("{not json", StatusCode::BAD_REQUEST, "bad_json"),
@@ -464,14 +464,14 @@ async fn bad_notes_are_refused_without_changing_the_record() {
         .post("/customers/C999999/notes", r#"{"summary":"s","notes":"n"}"#)
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    assert_eq!(api.get("/customers/C100004").await.body, before);
+    assert_eq!(api.get("/customers/CUS-100004").await.body, before);
     api.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn the_credential_is_required_when_configured() {
     let api = start(Some(CREDENTIAL)).await;
-    for path in ["/customers/C100001", "/healthz", "/nowhere"] {
+    for path in ["/customers/CUS-100001", "/healthz", "/nowhere"] {
         let missing = api.send(Method::GET, path, None, "").await;
         assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
         assert_eq!(missing.headers[header::WWW_AUTHENTICATE], "Bearer");
@@ -481,11 +481,14 @@ async fn the_credential_is_required_when_configured() {
             .await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(api.get("/customers/C100001").await.status, StatusCode::OK);
+    assert_eq!(
+        api.get("/customers/CUS-100001").await.status,
+        StatusCode::OK
+    );
     let refused = api
         .send(
             Method::POST,
-            "/customers/C100001/notes",
+            "/customers/CUS-100001/notes",
             None,
             r#"{"summary":"s","notes":"n"}"#,
         )
@@ -498,12 +501,12 @@ async fn the_credential_is_required_when_configured() {
 async fn a_wrong_method_names_the_allowed_one() {
     let api = start(None).await;
     let reply = api
-        .send(Method::DELETE, "/customers/C100001", None, "")
+        .send(Method::DELETE, "/customers/CUS-100001", None, "")
         .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.headers[header::ALLOW], "GET");
     let reply = api
-        .send(Method::GET, "/customers/C100001/notes", None, "")
+        .send(Method::GET, "/customers/CUS-100001/notes", None, "")
         .await;
     assert_eq!(reply.headers[header::ALLOW], "POST");
     api.stop().await.expect("clean stop");

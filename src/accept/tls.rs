@@ -68,19 +68,22 @@ pub fn server_config(
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
-                .build()
-                .map_err(|e| TlsSetupError {
-                    path: ca.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+                    .build()
+                    .map_err(|e| TlsSetupError {
+                        path: ca.to_path_buf(),
+                        reason: e.to_string(),
+                    })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder.with_single_cert(chain, key_der).map_err(|e| TlsSetupError {
-        path: key.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let mut config = builder
+        .with_single_cert(chain, key_der)
+        .map_err(|e| TlsSetupError {
+            path: key.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -48,7 +48,9 @@ pub(super) fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
         "ES256" => Ok(Algorithm::ES256),
         "EdDSA" => Ok(Algorithm::EdDSA),
         "HS256" => Ok(Algorithm::HS256),
-        other => Err(format!("unsupported algorithm {other:?} (RS256, ES256, EdDSA, HS256)")),
+        other => Err(format!(
+            "unsupported algorithm {other:?} (RS256, ES256, EdDSA, HS256)"
+        )),
     }
 }
 
@@ -86,7 +88,11 @@ pub(super) fn load(cfg: &AuthConfig) -> Result<Vec<VerifyKey>, AuthSetupError> {
             algorithm: k.algorithm.clone(),
             reason: e.to_string(),
         })?;
-        keys.push(VerifyKey { kid: k.kid.clone(), algorithm, key });
+        keys.push(VerifyKey {
+            kid: k.kid.clone(),
+            algorithm,
+            key,
+        });
     }
     if let Some(jwks) = &cfg.jwks {
         keys.extend(load_jwks(jwks)?);
@@ -178,14 +184,23 @@ struct MintClaims<'a> {
 }
 
 /// Mints an agent token with the first key that can sign (demo and tests; production agents get theirs from the IdP).
-pub fn mint(cfg: &AuthConfig, agent: &str, vendor: &str, ttl: std::time::Duration) -> Result<String, MintError> {
+pub fn mint(
+    cfg: &AuthConfig,
+    agent: &str,
+    vendor: &str,
+    ttl: std::time::Duration,
+) -> Result<String, MintError> {
     let entry = cfg
         .keys
         .iter()
         .find(|k| k.private_key.is_some() || k.secret_file.is_some() && k.algorithm == "HS256")
         .ok_or(MintError::NoSigningKey)?;
     let algorithm = parse_algorithm(&entry.algorithm).map_err(AuthSetupError::Algorithm)?;
-    let path = entry.private_key.clone().or(entry.secret_file.clone()).unwrap_or_default();
+    let path = entry
+        .private_key
+        .clone()
+        .or(entry.secret_file.clone())
+        .unwrap_or_default();
     let material = read(&path)?;
     let key = match algorithm {
         Algorithm::HS256 => Ok(EncodingKey::from_secret(trim(&material))),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// One customer record as the sample API serves it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Customer {
-    /// Stable id derived from the record's index, e.g. `C100042`.
+    /// Stable id derived from the record's index, e.g. `CUS-100042`.
     pub id: String,
     /// Full name, first name first.
     pub name: String,
@@ -85,7 +85,7 @@ pub struct ServiceCase {
 /// The whole synthetic data set.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DataSet {
-    /// Customers in index order; `customers[i].id` is `C{100000 + i}`.
+    /// Customers in index order; `customers[i].id` is `CUS-{100000 + i}`.
     pub customers: Vec<Customer>,
 }
 
@@ -402,7 +402,7 @@ impl Generator {
         let devices: Vec<Device> = (0..count).map(|_| self.device()).collect();
         let service_history = self.history(&devices, &phone);
         Customer {
-            id: format!("C{}", FIRST_CUSTOMER + index),
+            id: format!("CUS-{}", FIRST_CUSTOMER + index),
             name: format!("{first} {last}"),
             email,
             phone,
@@ -615,7 +615,7 @@ mod tests {
             .customers
             .iter()
             .all(|c| (1..=3).contains(&c.devices.len())));
-        assert_eq!(data.customers[999].id, "C100999");
+        assert_eq!(data.customers[999].id, "CUS-100999");
     }
 
     #[test]
@@ -649,8 +649,8 @@ mod tests {
     fn customer_lookup_survives_a_reordered_set() {
         let mut data = DataSet::generate(3, 5);
         data.customers.reverse();
-        let found = data.customer("C100001").map(|c| c.id.as_str());
-        assert_eq!(found, Some("C100001"));
+        let found = data.customer("CUS-100001").map(|c| c.id.as_str());
+        assert_eq!(found, Some("CUS-100001"));
         assert!(data.customer("C999999").is_none());
         assert!(data.customer("nonsense").is_none());
     }

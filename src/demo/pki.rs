@@ -2,7 +2,8 @@
 //! Generated on the machine that runs the demo; never committed.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 
 /// A generated CA, able to sign more certificates.
@@ -39,7 +40,9 @@ impl DevCa {
     pub fn server(&self, names: &[&str]) -> Result<Issued, rcgen::Error> {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(names)?;
-        params.distinguished_name.push(DnType::CommonName, "keyhole");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "keyhole");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
     }
@@ -47,8 +50,12 @@ impl DevCa {
     /// A client certificate whose subject names `organization` (a vendor site).
     pub fn client(&self, organization: &str) -> Result<Issued, rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::OrganizationName, organization);
-        params.distinguished_name.push(DnType::CommonName, format!("{organization} site"));
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organization);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{organization} site"));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params)
     }

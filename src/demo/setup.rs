@@ -11,7 +11,10 @@ use crate::config::Config;
 
 /// The example policies, embedded so the demo works from the binary alone.
 pub const POLICIES: [(&str, &str); 2] = [
-    ("customer-records.toml", include_str!("../../policies/customer-records.toml")),
+    (
+        "customer-records.toml",
+        include_str!("../../policies/customer-records.toml"),
+    ),
     ("devices.toml", include_str!("../../policies/devices.toml")),
 ];
 
@@ -19,7 +22,10 @@ pub const POLICIES: [(&str, &str); 2] = [
 pub const DEMO_SEED: u64 = 20_240_501;
 
 /// The demo agents: (id, vendor).
-pub const AGENTS: [(&str, &str); 2] = [("alice", "northwind-support"), ("bob", "contoso-callcenter")];
+pub const AGENTS: [(&str, &str); 2] = [
+    ("alice", "northwind-support"),
+    ("bob", "contoso-callcenter"),
+];
 
 /// Paths of the files the demo made.
 pub struct DemoFiles {
@@ -65,7 +71,10 @@ pub enum SetupError {
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), SetupError> {
-    let io = |source| SetupError::Io { path: path.to_path_buf(), source };
+    let io = |source| SetupError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -75,16 +84,28 @@ fn write(path: &Path, contents: &str) -> Result<(), SetupError> {
 fn write_secret(path: &Path, contents: &str) -> Result<(), SetupError> {
     write(path, contents)?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|source| SetupError::Io { path: path.to_path_buf(), source })
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        SetupError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> SetupError + '_ {
-    move |source| SetupError::Io { path: path.to_path_buf(), source }
+    move |source| SetupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Creates whatever is missing in `dir`, and (re)writes the config for these ports.
-pub fn prepare(dir: &Path, customers: usize, port: u16, upstream_port: u16) -> Result<DemoFiles, SetupError> {
+pub fn prepare(
+    dir: &Path,
+    customers: usize,
+    port: u16,
+    upstream_port: u16,
+) -> Result<DemoFiles, SetupError> {
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     let dir = dir.canonicalize().map_err(io_at(dir))?;
     let files = DemoFiles {
@@ -166,7 +187,8 @@ fn demo_tickets(data: &DataSet) -> String {
 }
 
 fn config_text(port: u16, upstream_port: u16, files: &DemoFiles) -> Result<String, SetupError> {
-    let credential = std::fs::read_to_string(&files.upstream_credential).map_err(io_at(&files.upstream_credential))?;
+    let credential = std::fs::read_to_string(&files.upstream_credential)
+        .map_err(io_at(&files.upstream_credential))?;
     let admin_port = if port == 0 { 0 } else { port.wrapping_add(1) };
     Ok(format!(
         r#"# Keyhole demo configuration, written by `keyhole demo`.
@@ -240,10 +262,11 @@ pub fn write_demo_json(
         agents.push(json!({"id": id, "vendor": vendor, "token": token}));
     }
     let tickets_text = std::fs::read_to_string(&files.tickets).map_err(io_at(&files.tickets))?;
-    let tickets: serde_json::Value = serde_json::from_str(&tickets_text).map_err(|e| SetupError::Json {
-        path: files.tickets.clone(),
-        reason: e.to_string(),
-    })?;
+    let tickets: serde_json::Value =
+        serde_json::from_str(&tickets_text).map_err(|e| SetupError::Json {
+            path: files.tickets.clone(),
+            reason: e.to_string(),
+        })?;
     let demo = json!({
         "gateway": format!("https://{gateway}"),
         "ca_cert": files.ca_cert,
@@ -265,12 +288,22 @@ pub fn write_demo_json(
 pub fn print_welcome(demo: &serde_json::Value, files: &DemoFiles) {
     let gateway = demo["gateway"].as_str().unwrap_or_default();
     let ca = files.ca_cert.display();
-    let token = |i: usize| demo["agents"][i]["token"].as_str().unwrap_or_default().to_string();
-    let customer = demo["tickets"][0]["customer_id"].as_str().unwrap_or_default();
+    let token = |i: usize| {
+        demo["agents"][i]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let customer = demo["tickets"][0]["customer_id"]
+        .as_str()
+        .unwrap_or_default();
     println!("Keyhole demo is running (Ctrl-C to stop).");
     println!("  gateway  {gateway}");
     println!("  admin    {}", demo["admin"].as_str().unwrap_or_default());
-    println!("  files    {}   (demo.json describes them)", files.dir.display());
+    println!(
+        "  files    {}   (demo.json describes them)",
+        files.dir.display()
+    );
     println!();
     println!("Alice works ticket T-1001 (hardware) for customer {customer}: she sees its service tags in the clear.");
     println!(
@@ -279,8 +312,14 @@ pub fn print_welcome(demo: &serde_json::Value, files: &DemoFiles) {
     );
     println!();
     println!("Bob has no ticket: the same customer, masked and tokenized.");
-    println!("  curl --cacert {ca} -H 'Authorization: Bearer {}' {gateway}/customers/{customer}", token(1));
+    println!(
+        "  curl --cacert {ca} -H 'Authorization: Bearer {}' {gateway}/customers/{customer}",
+        token(1)
+    );
     println!();
     println!("Every clear disclosure is in the ledger:");
-    println!("  keyhole audit verify {}", demo["ledger_dir"].as_str().unwrap_or_default());
+    println!(
+        "  keyhole audit verify {}",
+        demo["ledger_dir"].as_str().unwrap_or_default()
+    );
 }

@@ -66,7 +66,10 @@ impl DetectorSpec {
             .build()
             .map_err(|e| format!("detector {:?}: invalid pattern: {e}", self.name))?;
         if pattern.is_match("") {
-            return Err(format!("detector {:?}: pattern matches the empty string", self.name));
+            return Err(format!(
+                "detector {:?}: pattern matches the empty string",
+                self.name
+            ));
         }
         let table = RuleTable {
             action: self.action,

@@ -90,7 +90,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
     let mut detectors = Vec::new();
     for d in spec.detector {
         let offset = d.span().start;
-        let detector: Detector = d.into_inner().compile(origin(offset)).map_err(|r| at(offset, r))?;
+        let detector: Detector = d
+            .into_inner()
+            .compile(origin(offset))
+            .map_err(|r| at(offset, r))?;
         detectors.push(detector);
     }
     let detectors: Arc<[Detector]> = detectors.into();
@@ -105,8 +108,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
             detectors: &detectors,
             origin: origin(offset),
         };
-        let route = compile_route(r.into_inner(), &ctx, &|o, m| at(o, m))
-            .map_err(|e| if e.line == 1 { at(offset, e.reason) } else { e })?;
+        let route = compile_route(r.into_inner(), &ctx, &|o, m| at(o, m)).map_err(|e| {
+            if e.line == 1 {
+                at(offset, e.reason)
+            } else {
+                e
+            }
+        })?;
         routes.push(route);
     }
     Ok(routes)
@@ -120,7 +128,11 @@ struct RouteContext<'a> {
 
 type At<'a> = dyn Fn(usize, String) -> PolicyFileError + 'a;
 
-fn compile_route(spec: RouteSpec, ctx: &RouteContext<'_>, at: &At<'_>) -> Result<Route, PolicyFileError> {
+fn compile_route(
+    spec: RouteSpec,
+    ctx: &RouteContext<'_>,
+    at: &At<'_>,
+) -> Result<Route, PolicyFileError> {
     let fail = |reason: String| at(0, format!("route {:?}: {reason}", spec.path));
     let template = PathTemplate::parse(&spec.path).map_err(&fail)?;
     if spec.methods.is_empty() {
@@ -157,7 +169,10 @@ fn compile_route(spec: RouteSpec, ctx: &RouteContext<'_>, at: &At<'_>) -> Result
     })
 }
 
-fn customer_sources(spec: Option<OneOrMany>, template: &PathTemplate) -> Result<Vec<CustomerSource>, String> {
+fn customer_sources(
+    spec: Option<OneOrMany>,
+    template: &PathTemplate,
+) -> Result<Vec<CustomerSource>, String> {
     let list = match spec {
         None => Vec::new(),
         Some(OneOrMany::One(s)) => vec![s],
@@ -196,7 +211,12 @@ fn compile_fields(
     let mut envelope = RuleTree::default();
     for (path, spec) in fields {
         let offset = spec.span().start;
-        let fail = |reason: String| at(offset, format!("route {route_path:?}, field {path:?}: {reason}"));
+        let fail = |reason: String| {
+            at(
+                offset,
+                format!("route {route_path:?}, field {path:?}: {reason}"),
+            )
+        };
         let (tree, relative) = match path.strip_prefix("$.") {
             Some(rest) => (&mut envelope, rest),
             None => (&mut record, path.as_str()),

@@ -115,7 +115,9 @@ impl RuleSpec {
         };
         let action = parse_action(&table)?;
         if action == Action::Pass && !table.justify.is_empty() {
-            return Err("a `pass` rule shows the value to everyone: `justify` makes no sense".into());
+            return Err(
+                "a `pass` rule shows the value to everyone: `justify` makes no sense".into(),
+            );
         }
         if table.scope.is_some() && action != Action::Tokenize {
             return Err("`scope` only applies to `tokenize`".into());
@@ -155,11 +157,9 @@ pub fn parse_action(table: &RuleTable) -> Result<Action, String> {
                 .to
                 .ok_or("`generalize` needs `to` (year, month, city, region or country)")?,
         ),
-        other => {
-            return Err(format!(
-                "unknown action {other:?} (expected pass, redact, mask, tokenize, generalize or drop)"
-            ))
-        }
+        other => return Err(format!(
+            "unknown action {other:?} (expected pass, redact, mask, tokenize, generalize or drop)"
+        )),
     };
     if mask_opts && !matches!(action, Action::Mask { .. }) {
         return Err("`keep_first`/`keep_last` only apply to `mask`".into());
@@ -214,7 +214,9 @@ mod tests {
     #[test]
     fn rejections_name_the_reason() {
         assert!(full("\"shuffle\"").unwrap_err().contains("unknown action"));
-        assert!(full("{ action = \"generalize\" }").unwrap_err().contains("needs `to`"));
+        assert!(full("{ action = \"generalize\" }")
+            .unwrap_err()
+            .contains("needs `to`"));
         assert!(full("{ action = \"redact\", keep_last = 1 }")
             .unwrap_err()
             .contains("only apply to `mask`"));

@@ -26,7 +26,9 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
             None => (segment, ""),
         };
         if name.is_empty() || name.contains(']') {
-            return Err(format!("invalid field path {path:?}: empty or malformed segment"));
+            return Err(format!(
+                "invalid field path {path:?}: empty or malformed segment"
+            ));
         }
         steps.push(Step::Key(name.to_string()));
         while !rest.is_empty() {

@@ -15,7 +15,13 @@ pub struct Peer {
 pub fn client_identity(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
-    let org = subject.iter_organization().next().and_then(|a| a.as_str().ok());
-    let cn = subject.iter_common_name().next().and_then(|a| a.as_str().ok());
+    let org = subject
+        .iter_organization()
+        .next()
+        .and_then(|a| a.as_str().ok());
+    let cn = subject
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok());
     org.or(cn).map(str::to_string)
 }

@@ -20,7 +20,11 @@ pub fn check_authority(parts: &Parts) -> Result<(), ProxyError> {
         return Err(ProxyError::AuthorityMismatch);
     }
     match (parts.uri.authority(), host) {
-        (Some(auth), Some(host)) if !auth.as_str().eq_ignore_ascii_case(host.to_str().unwrap_or("")) => {
+        (Some(auth), Some(host))
+            if !auth
+                .as_str()
+                .eq_ignore_ascii_case(host.to_str().unwrap_or("")) =>
+        {
             Err(ProxyError::AuthorityMismatch)
         }
         _ => Ok(()),
@@ -37,10 +41,15 @@ pub fn ticket_id(parts: &Parts) -> Result<Option<String>, ProxyError> {
     match first {
         None => Ok(None),
         Some(v) => {
-            let id = v.to_str().map_err(|_| ProxyError::RequestBodyInvalid)?.trim();
+            let id = v
+                .to_str()
+                .map_err(|_| ProxyError::RequestBodyInvalid)?
+                .trim();
             let sane = !id.is_empty()
                 && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
             if sane {
                 Ok(Some(id.to_string()))
             } else {
@@ -51,7 +60,11 @@ pub fn ticket_id(parts: &Parts) -> Result<Option<String>, ProxyError> {
 }
 
 /// Swaps the agent's own tokens in path segments for their values.
-pub fn detokenize_path(vault: &TokenVault, holder: &Holder<'_>, mut path: CanonicalPath) -> Result<CanonicalPath, ProxyError> {
+pub fn detokenize_path(
+    vault: &TokenVault,
+    holder: &Holder<'_>,
+    mut path: CanonicalPath,
+) -> Result<CanonicalPath, ProxyError> {
     for segment in &mut path.segments {
         if let Some(clear) = vault.detokenize_text(holder, segment)? {
             *segment = clear;
@@ -61,7 +74,11 @@ pub fn detokenize_path(vault: &TokenVault, holder: &Holder<'_>, mut path: Canoni
 }
 
 /// Swaps tokens in the query string, re-encoding the clear values.
-pub fn detokenize_query(vault: &TokenVault, holder: &Holder<'_>, query: Option<&str>) -> Result<Option<String>, ProxyError> {
+pub fn detokenize_query(
+    vault: &TokenVault,
+    holder: &Holder<'_>,
+    query: Option<&str>,
+) -> Result<Option<String>, ProxyError> {
     let Some(query) = query else { return Ok(None) };
     if query.chars().any(|c| c.is_control()) {
         return Err(ProxyError::RequestBodyInvalid);
@@ -74,7 +91,11 @@ pub fn detokenize_query(vault: &TokenVault, holder: &Holder<'_>, query: Option<&
             .map_err(|_| ProxyError::RequestBodyInvalid)?;
         match vault.detokenize_text(holder, &decoded)? {
             Some(clear) => {
-                let encoded: String = percent_encoding::utf8_percent_encode(&clear, percent_encoding::NON_ALPHANUMERIC).collect();
+                let encoded: String = percent_encoding::utf8_percent_encode(
+                    &clear,
+                    percent_encoding::NON_ALPHANUMERIC,
+                )
+                .collect();
                 out.push(format!("{key}={encoded}"));
             }
             None => out.push(pair.to_string()),
@@ -90,7 +111,12 @@ pub async fn read_body(body: Incoming, limits: &Limits) -> Result<Bytes, ProxyEr
     match tokio::time::timeout(timeout, limited.collect()).await {
         Err(_) => Err(ProxyError::RequestTimeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ProxyError::RequestTooLarge),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ProxyError::RequestTooLarge)
+        }
         Ok(Err(_)) => Err(ProxyError::RequestBodyInvalid),
     }
 }
@@ -107,7 +133,8 @@ pub fn detokenize_body(
         return Ok(body);
     }
     if content_type.is_some_and(is_json) {
-        let mut doc = crate::transform::parse_json(&body, max_depth).map_err(|_| ProxyError::RequestBodyInvalid)?;
+        let mut doc = crate::transform::parse_json(&body, max_depth)
+            .map_err(|_| ProxyError::RequestBodyInvalid)?;
         if vault.detokenize_json(holder, &mut doc)? == 0 {
             return Ok(body);
         }
@@ -125,6 +152,12 @@ pub fn detokenize_body(
 
 /// `application/json` or any `+json` type, parameters ignored.
 pub fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

@@ -25,13 +25,17 @@ pub fn filter(
     if encoding.is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity")) {
         return Err(UnsafeResponse::Compressed.into());
     }
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     if !content_type.is_some_and(super::request::is_json) {
         return Err(UnsafeResponse::NotJson.into());
     }
     let mut doc = transform::parse_json(&body, max_depth).map_err(UnsafeResponse::Body)?;
     let outcome = transform::apply(route, &mut doc, judge);
-    let bytes = serde_json::to_vec(&doc).map_err(|_| UnsafeResponse::Body(transform::BodyRejected::Invalid))?;
+    let bytes = serde_json::to_vec(&doc)
+        .map_err(|_| UnsafeResponse::Body(transform::BodyRejected::Invalid))?;
     Ok((bytes, outcome))
 }
 
@@ -47,17 +51,35 @@ pub struct Verdict {
 }
 
 /// The agent's response for a judged body.
-pub fn build(status: StatusCode, body: Vec<u8>, request_id: &str, verdict: &Verdict) -> Response<Full<Bytes>> {
+pub fn build(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: &str,
+    verdict: &Verdict,
+) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("keyhole-request-id", v);
     }
-    if let Some(v) = verdict.ticket.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+    if let Some(v) = verdict
+        .ticket
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
         h.insert("keyhole-ticket", v);
     }
     if let Some(seq) = verdict.disclosure {
@@ -70,7 +92,11 @@ pub fn build(status: StatusCode, body: Vec<u8>, request_id: &str, verdict: &Verd
 }
 
 /// A response forwarded untouched on a path no policy names (only with `unmatched = "pass"`).
-pub fn passthrough(parts: http::response::Parts, body: Option<Bytes>, request_id: &str) -> Result<Response<Full<Bytes>>, ProxyError> {
+pub fn passthrough(
+    parts: http::response::Parts,
+    body: Option<Bytes>,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
     let body = body.ok_or(UnsafeResponse::TooLarge)?;
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = parts.status;

@@ -14,7 +14,13 @@ pub fn mask(value: &str, keep_first: usize, keep_last: usize) -> String {
     value
         .chars()
         .enumerate()
-        .map(|(i, c)| if i < keep_first || i >= n - keep_last { c } else { '*' })
+        .map(|(i, c)| {
+            if i < keep_first || i >= n - keep_last {
+                c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -77,14 +83,27 @@ mod tests {
 
     #[test]
     fn generalize_coarsens_or_redacts() {
-        assert_eq!(generalize(&json!("2023-05-14"), Generalize::Year), json!("2023"));
-        assert_eq!(generalize(&json!("2023-05-14"), Generalize::Month), json!("2023-05"));
-        assert_eq!(generalize(&json!("May 2023"), Generalize::Year), json!(REDACTED));
-        let addr = json!({"street": "1 Main St", "city": "Austin", "region": "TX", "country": "US"});
+        assert_eq!(
+            generalize(&json!("2023-05-14"), Generalize::Year),
+            json!("2023")
+        );
+        assert_eq!(
+            generalize(&json!("2023-05-14"), Generalize::Month),
+            json!("2023-05")
+        );
+        assert_eq!(
+            generalize(&json!("May 2023"), Generalize::Year),
+            json!(REDACTED)
+        );
+        let addr =
+            json!({"street": "1 Main St", "city": "Austin", "region": "TX", "country": "US"});
         assert_eq!(
             generalize(&addr, Generalize::City),
             json!({"city": "Austin", "region": "TX", "country": "US"})
         );
-        assert_eq!(generalize(&json!("1 Main St"), Generalize::City), json!(REDACTED));
+        assert_eq!(
+            generalize(&json!("1 Main St"), Generalize::City),
+            json!(REDACTED)
+        );
     }
 }

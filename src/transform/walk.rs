@@ -61,7 +61,12 @@ impl<'a> Walker<'a> {
     }
 
     /// Walks outside the records toward the selector; returns false when `value` is to be dropped.
-    fn envelope(&mut self, value: &mut Value, selector: &[Step], node: Option<&'a RuleNode>) -> bool {
+    fn envelope(
+        &mut self,
+        value: &mut Value,
+        selector: &[Step],
+        node: Option<&'a RuleNode>,
+    ) -> bool {
         let Some((step, rest)) = selector.split_first() else {
             self.record(value);
             return true;
@@ -102,7 +107,12 @@ impl<'a> Walker<'a> {
         for source in &self.route.customer {
             match source {
                 CustomerSource::PathParam(p) => {
-                    from_path = self.judge.params.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone());
+                    from_path = self
+                        .judge
+                        .params
+                        .iter()
+                        .find(|(k, _)| k == p)
+                        .map(|(_, v)| v.clone());
                 }
                 CustomerSource::Field(keys) => {
                     let found = keys.iter().try_fold(record, |v, k| v.get(k));
@@ -119,7 +129,12 @@ impl<'a> Walker<'a> {
     }
 
     /// Decides one value; returns false when it is to be dropped.
-    fn field(&mut self, value: &mut Value, node: Option<&'a RuleNode>, rec: &mut RecordState) -> bool {
+    fn field(
+        &mut self,
+        value: &mut Value,
+        node: Option<&'a RuleNode>,
+        rec: &mut RecordState,
+    ) -> bool {
         if let Some(rule) = node.and_then(|n| n.rule.as_ref()) {
             return self.apply_rule(value, rule, rec);
         }
@@ -135,7 +150,11 @@ impl<'a> Walker<'a> {
                         self.path.push('.');
                     }
                     self.path.push_str(key);
-                    let child_node = if plain_key(key) { node.and_then(|n| n.child(key)) } else { None };
+                    let child_node = if plain_key(key) {
+                        node.and_then(|n| n.child(key))
+                    } else {
+                        None
+                    };
                     let keep = self.field(child, child_node, rec);
                     self.path.truncate(mark);
                     keep
@@ -173,7 +192,12 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn apply_rule(&mut self, value: &mut Value, rule: &'a FieldRule, rec: &mut RecordState) -> bool {
+    fn apply_rule(
+        &mut self,
+        value: &mut Value,
+        rule: &'a FieldRule,
+        rec: &mut RecordState,
+    ) -> bool {
         if rule.action == Action::Pass {
             self.out.counts.passed += 1;
             self.scan(value, rec);
@@ -208,7 +232,11 @@ impl<'a> Walker<'a> {
         if let Some(answer) = rec.budget {
             return answer;
         }
-        let answer = match (self.judge.budgets, self.judge.ticket.ticket_id(), &rec.customer) {
+        let answer = match (
+            self.judge.budgets,
+            self.judge.ticket.ticket_id(),
+            &rec.customer,
+        ) {
             (Some(budgets), Some(ticket), Some(customer)) => budgets
                 .admit(self.judge.holder.agent, ticket, customer, self.judge.now)
                 .is_ok(),
@@ -241,7 +269,13 @@ impl<'a> Walker<'a> {
     }
 
     /// Applies a concealing action; returns false when the value is dropped.
-    fn conceal(&mut self, value: &mut Value, action: &Action, class: &str, scope: TokenScope) -> bool {
+    fn conceal(
+        &mut self,
+        value: &mut Value,
+        action: &Action,
+        class: &str,
+        scope: TokenScope,
+    ) -> bool {
         let counts = &mut self.out.counts;
         let replacement = match action {
             Action::Drop => {
@@ -257,7 +291,10 @@ impl<'a> Walker<'a> {
                 counts.generalized += 1;
                 generalize(value, *to)
             }
-            Action::Mask { keep_first, keep_last } => {
+            Action::Mask {
+                keep_first,
+                keep_last,
+            } => {
                 counts.masked += 1;
                 match scalar_text(value) {
                     Some(text) => Value::String(mask(&text, *keep_first, *keep_last)),
@@ -277,7 +314,9 @@ impl<'a> Walker<'a> {
     }
 
     fn tokenize(&self, scope: TokenScope, class: &str, text: &str) -> String {
-        self.judge.vault.tokenize(&self.judge.holder, scope, class, text)
+        self.judge
+            .vault
+            .tokenize(&self.judge.holder, scope, class, text)
     }
 
     /// Runs the detectors over every string in `value` that is about to leave in the clear.
@@ -308,7 +347,12 @@ impl<'a> Walker<'a> {
         current
     }
 
-    fn apply_detector(&mut self, detector: &'a Detector, input: &str, rec: &mut RecordState) -> String {
+    fn apply_detector(
+        &mut self,
+        detector: &'a Detector,
+        input: &str,
+        rec: &mut RecordState,
+    ) -> String {
         let reveal = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
         let mut out = String::with_capacity(input.len());
         let mut last = 0;

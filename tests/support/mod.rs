@@ -1,0 +1,148 @@
+//! Shared helpers for the integration tests: a real gateway over real TLS on
+//! 127.0.0.1:0, the demo's files in a temp dir, a recording (or fault-injecting)
+//! upstream, real JWTs, and a leak oracle.
+#![allow(dead_code, unused_imports)]
+
+pub mod client;
+pub mod oracle;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use keyhole::config::Config;
+use keyhole::demo::data::DataSet;
+use keyhole::demo::setup::{self, DemoFiles};
+use keyhole::gateway::Running;
+
+pub use client::{Client, Reply};
+pub use upstream::{Behaviour, Recorder, Seen};
+
+/// Customers in the test data set (small: setup is per test).
+pub const CUSTOMERS: usize = 40;
+
+/// A running gateway with everything around it.
+pub struct TestEnv {
+    /// Keeps the files alive.
+    pub dir: tempfile::TempDir,
+    /// The demo files.
+    pub files: DemoFiles,
+    /// The config as loaded (and adjusted by the test).
+    pub config: Config,
+    /// The data set the upstream serves.
+    pub data: DataSet,
+    /// The gateway.
+    pub running: Running,
+    /// What the upstream saw.
+    pub recorder: Recorder,
+    /// Sample API address (behind the recorder).
+    pub sample_api: SocketAddr,
+}
+
+impl TestEnv {
+    /// Starts the demo set-up with the sample API behind a recorder.
+    pub async fn start() -> TestEnv {
+        Self::start_with(Behaviour::Forward, |_| {}).await
+    }
+
+    /// Starts with an upstream behaviour and a chance to adjust the config before start.
+    pub async fn start_with(behaviour: Behaviour, adjust: impl FnOnce(&mut Config)) -> TestEnv {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recorder_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let recorder_port = recorder_listener.local_addr().expect("addr").port();
+        let files =
+            setup::prepare(dir.path(), CUSTOMERS, 0, recorder_port).expect("prepare demo files");
+        let data = setup::load_data(&files.data).expect("data");
+        let credential = std::fs::read_to_string(&files.upstream_credential).expect("credential");
+        let sample_api =
+            upstream::start_sample_api(data.clone(), credential.trim().to_string()).await;
+        let recorder = Recorder::start(recorder_listener, behaviour, sample_api);
+        let mut config = Config::load(&files.config).expect("config");
+        adjust(&mut config);
+        let running = keyhole::gateway::start(config.clone())
+            .await
+            .expect("gateway starts");
+        TestEnv {
+            dir,
+            files,
+            config,
+            data,
+            running,
+            recorder,
+            sample_api,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("https://{}", self.running.addr)
+    }
+
+    /// The admin base URL.
+    pub fn admin(&self) -> String {
+        format!("http://{}", self.running.admin_addr)
+    }
+
+    /// An HTTP/1.1 client trusting the demo CA.
+    pub fn h1(&self) -> Client {
+        Client::new(&self.files.ca_cert, false)
+    }
+
+    /// An HTTP/2 client trusting the demo CA.
+    pub fn h2(&self) -> Client {
+        Client::new(&self.files.ca_cert, true)
+    }
+
+    /// A token for `agent` of `vendor`, signed by the demo key.
+    pub fn token(&self, agent: &str, vendor: &str) -> String {
+        keyhole::authenticate::mint(
+            &self.config.auth,
+            agent,
+            vendor,
+            std::time::Duration::from_secs(3600),
+        )
+        .expect("mint")
+    }
+
+    /// Alice's token (vendor northwind-support).
+    pub fn alice(&self) -> String {
+        self.token("alice", "northwind-support")
+    }
+
+    /// Bob's token (vendor contoso-callcenter).
+    pub fn bob(&self) -> String {
+        self.token("bob", "contoso-callcenter")
+    }
+
+    /// The customer of ticket T-1001 (alice, hardware).
+    pub fn hardware_customer(&self) -> &keyhole::demo::data::Customer {
+        &self.data.customers[0]
+    }
+
+    /// The ledger directory.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.config.ledger.dir.clone()
+    }
+
+    /// Writes the tickets file (the file source reloads it).
+    pub fn write_tickets(&self, tickets: serde_json::Value) {
+        std::fs::write(
+            &self.files.tickets,
+            serde_json::to_vec_pretty(&tickets).expect("json"),
+        )
+        .expect("write tickets");
+    }
+
+    /// The data set shared, for upstream fakes.
+    pub fn data_arc(&self) -> Arc<DataSet> {
+        Arc::new(self.data.clone())
+    }
+}
+
+/// Bearer header value.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
