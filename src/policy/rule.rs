@@ -157,9 +157,11 @@ pub fn parse_action(table: &RuleTable) -> Result<Action, String> {
                 .to
                 .ok_or("`generalize` needs `to` (year, month, city, region or country)")?,
         ),
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "unknown action {other:?} (expected pass, redact, mask, tokenize, generalize or drop)"
-        )),
+        ))
+        }
     };
     if mask_opts && !matches!(action, Action::Mask { .. }) {
         return Err("`keep_first`/`keep_last` only apply to `mask`".into());
