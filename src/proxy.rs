@@ -140,10 +140,10 @@ fn request_filter(
     let agent = rt.auth.authenticate(&parts.headers)?;
     log.agent = Some(agent.id.clone());
     log.vendor = Some(agent.vendor.clone());
-    if rt.config.listen.client_ca.is_some() && rt.config.listen.require_vendor_match {
-        if peer.client_identity.as_deref() != Some(agent.vendor.as_str()) {
-            return Err(ProxyError::VendorMismatch);
-        }
+    let listen = &rt.config.listen;
+    let must_match = listen.client_ca.is_some() && listen.require_vendor_match;
+    if must_match && peer.client_identity.as_deref() != Some(agent.vendor.as_str()) {
+        return Err(ProxyError::VendorMismatch);
     }
     request::check_authority(parts)?;
     let holder = Holder {

@@ -27,6 +27,9 @@ pub const AGENTS: [(&str, &str); 2] = [
     ("bob", "contoso-callcenter"),
 ];
 
+/// Writes a fresh random key or secret file.
+type KeyGenerator = fn(&Path) -> std::io::Result<()>;
+
 /// Paths of the files the demo made.
 pub struct DemoFiles {
     /// The demo directory, absolute.
@@ -129,7 +132,7 @@ pub fn prepare(
         write_secret(&d.join("keys/agent-signing.pem"), &private)?;
         write(&d.join("keys/agent-signing.pub.pem"), &public)?;
     }
-    let generated: [(&str, fn(&Path) -> std::io::Result<()>); 3] = [
+    let generated: [(&str, KeyGenerator); 3] = [
         ("keys/token-k1.key", crate::token::generate_key_file),
         ("keys/ledger.key", crate::ledger::generate_key_file),
         ("keys/webhook.secret", crate::ticket::generate_secret_file),
