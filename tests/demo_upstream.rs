@@ -167,7 +167,7 @@ fn records_are_complete_and_dated_consistently() {
     let phone = Regex::new(r"^\+1-555-\d{3}-\d{4}$").expect("regex");
     let data = DataSet::generate(SEED, 1000);
     for (index, c) in data.customers.iter().enumerate() {
-        assert_eq!(c.id, format!("C{}", 100_000 + index));
+        assert_eq!(c.id, format!("CUS-{}", 100_000 + index));
         assert!(phone.is_match(&c.phone), "phone format");
         assert!(c.email.contains('@') && c.email.is_ascii());
         assert!(

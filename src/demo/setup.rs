@@ -178,8 +178,33 @@ pub fn load_data(path: &Path) -> Result<DataSet, SetupError> {
     Ok(DataSet { customers })
 }
 
+/// Picks demo customers whose records show every feature: devices, and notes quoting a tag.
+fn showcase_customers(data: &DataSet) -> Vec<usize> {
+    let rich = |c: &super::data::Customer| {
+        c.service_history.iter().any(|case| {
+            c.devices
+                .iter()
+                .any(|d| case.notes.contains(&d.service_tag))
+        })
+    };
+    let mut picked: Vec<usize> = (0..data.customers.len())
+        .filter(|i| rich(&data.customers[*i]))
+        .take(3)
+        .collect();
+    for i in 0..data.customers.len() {
+        if picked.len() >= 3 {
+            break;
+        }
+        if !picked.contains(&i) {
+            picked.push(i);
+        }
+    }
+    picked
+}
+
 fn demo_tickets(data: &DataSet) -> String {
-    let c = |i: usize| data.customers[i].id.clone();
+    let picked = showcase_customers(data);
+    let c = |i: usize| data.customers[picked[i]].id.clone();
     let expires = (chrono::Utc::now() + chrono::Duration::days(365)).to_rfc3339();
     let tickets = json!([
         {"id": "T-1001", "status": "open", "assignee": "alice", "customer_id": c(0), "category": "hardware", "expires_at": expires},

@@ -119,7 +119,21 @@ impl TestEnv {
 
     /// The customer of ticket T-1001 (alice, hardware).
     pub fn hardware_customer(&self) -> &keyhole::demo::data::Customer {
-        &self.data.customers[0]
+        self.ticket_customer("T-1001")
+    }
+
+    /// The customer a demo ticket is about.
+    pub fn ticket_customer(&self, ticket: &str) -> &keyhole::demo::data::Customer {
+        let tickets: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.files.tickets).expect("tickets"))
+                .expect("json");
+        let id = tickets
+            .as_array()
+            .and_then(|list| list.iter().find(|t| t["id"] == ticket))
+            .and_then(|t| t["customer_id"].as_str())
+            .expect("ticket in demo file")
+            .to_string();
+        self.data.customer(&id).expect("customer")
     }
 
     /// The ledger directory.
