@@ -1,0 +1,295 @@
+//! The signed webhook through which the ticketing system pushes ticket changes.
+//!
+//! A delivery is a `POST` on the admin listener whose body is one JSON event:
+//!
+//! ```json
+//! {"event": "upsert", "sent_at": 1767225600, "ticket": {"id": "T-1", "status": "open", "assignee": "alice", "customer_id": "C-1", "category": "hardware", "expires_at": null}}
+//! {"event": "close",  "sent_at": 1767225660, "id": "T-1"}
+//! {"event": "delete", "sent_at": 1767225720, "id": "T-1"}
+//! ```
+//!
+//! `upsert` carries the full ticket and covers creation, updates and reassignment;
+//! `close` and `delete` name the ticket only. `sent_at` is the sender's clock in unix
+//! seconds. The header `X-Keyhole-Signature: sha256=<hex>` carries the HMAC-SHA256 of
+//! the raw body under the shared secret (see [`sign_webhook`]).
+//!
+//! A delivery is refused, changing nothing, when its signature is missing or wrong,
+//! its `sent_at` is more than `webhook_max_skew_secs` from our clock, or the very same
+//! signed body was already accepted within twice that window (a replay). Accepted
+//! deliveries older than the last one applied to the same ticket are acknowledged
+//! but ignored (see [`super::pushed`]).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use super::pushed::Change;
+use super::{Ticket, TicketSourceError};
+
+/// The header carrying the body's signature.
+pub const SIGNATURE_HEADER: &str = "x-keyhole-signature";
+
+/// Largest delivery accepted; the admin listener should stop reading past it.
+pub const WEBHOOK_MAX_BODY: usize = 64 * 1024;
+
+/// Shortest secret accepted, in bytes of the trimmed secret file.
+const MIN_SECRET_LEN: usize = 16;
+
+/// Most signatures remembered for replay detection within the window.
+const REPLAY_CAPACITY: u64 = 100_000;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a delivery was refused. Nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRefused {
+    /// No webhook secret is configured, so no delivery can be trusted.
+    #[error("the ticket webhook is disabled")]
+    Disabled,
+    /// The body is larger than [`WEBHOOK_MAX_BODY`].
+    #[error("webhook body too large")]
+    TooLarge,
+    /// No `X-Keyhole-Signature` header.
+    #[error("webhook signature missing")]
+    MissingSignature,
+    /// The header is not `sha256=<64 hex digits>`.
+    #[error("webhook signature malformed")]
+    MalformedSignature,
+    /// The signature does not match the body under our secret.
+    #[error("webhook signature does not match")]
+    BadSignature,
+    /// Signed correctly but not a valid event.
+    #[error("webhook body is not a valid event")]
+    MalformedBody,
+    /// `sent_at` is too far from our clock.
+    #[error("webhook timestamp outside the allowed skew")]
+    StaleTimestamp,
+    /// This exact signed body was already accepted.
+    #[error("webhook delivery replayed")]
+    Replayed,
+}
+
+impl WebhookRefused {
+    /// A stable machine-readable code for the response body and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebhookRefused::Disabled => "webhook-disabled",
+            WebhookRefused::TooLarge => "body-too-large",
+            WebhookRefused::MissingSignature => "missing-signature",
+            WebhookRefused::MalformedSignature => "malformed-signature",
+            WebhookRefused::BadSignature => "bad-signature",
+            WebhookRefused::MalformedBody => "malformed-body",
+            WebhookRefused::StaleTimestamp => "stale-timestamp",
+            WebhookRefused::Replayed => "replayed",
+        }
+    }
+
+    /// The HTTP status the admin listener answers with.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            WebhookRefused::Disabled => http::StatusCode::NOT_FOUND,
+            WebhookRefused::TooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
+            WebhookRefused::MalformedBody => http::StatusCode::BAD_REQUEST,
+            _ => http::StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// Which kind of change a delivery carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookEventKind {
+    /// Create, update or reassign.
+    Upsert,
+    /// Close.
+    Close,
+    /// Delete.
+    Delete,
+}
+
+impl WebhookEventKind {
+    /// The event name as it appears in the body.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WebhookEventKind::Upsert => "upsert",
+            WebhookEventKind::Close => "close",
+            WebhookEventKind::Delete => "delete",
+        }
+    }
+}
+
+/// A delivery that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAccepted {
+    /// What the delivery asked for.
+    pub kind: WebhookEventKind,
+    /// The ticket it concerned.
+    pub ticket_id: String,
+    /// `false` when a newer delivery for the ticket had already been applied.
+    pub applied: bool,
+}
+
+/// A verified event, ready to apply.
+pub struct Event {
+    /// What kind of change.
+    pub kind: WebhookEventKind,
+    /// The ticket concerned.
+    pub id: String,
+    /// The sender's timestamp, orders deliveries for one ticket.
+    pub sent_at: i64,
+    /// The change itself.
+    pub change: Change,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum Body {
+    Upsert { sent_at: i64, ticket: Ticket },
+    Close { sent_at: i64, id: String },
+    Delete { sent_at: i64, id: String },
+}
+
+/// Verifies deliveries against the shared secret and remembers recent signatures.
+pub struct Webhook {
+    mac: HmacSha256,
+    max_skew_secs: u64,
+    seen: moka::sync::Cache<[u8; 32], ()>,
+}
+
+impl Webhook {
+    /// A verifier for `secret`, accepting `sent_at` within `max_skew_secs` of now.
+    pub fn new(secret: &[u8], max_skew_secs: u64) -> Option<Webhook> {
+        let mac = HmacSha256::new_from_slice(secret).ok()?;
+        let window = Duration::from_secs(max_skew_secs.saturating_mul(2));
+        Some(Webhook {
+            mac,
+            max_skew_secs,
+            seen: moka::sync::Cache::builder()
+                .max_capacity(REPLAY_CAPACITY)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .time_to_live(window)
+                .build(),
+        })
+    }
+
+    /// Reads the shared secret (text, surrounding whitespace ignored) from `path`.
+    pub fn from_secret_file(path: &Path, max_skew_secs: u64) -> Result<Webhook, TicketSourceError> {
+        let refuse = |reason: &str| TicketSourceError::WebhookSecret {
+            path: path.to_path_buf(),
+            reason: reason.to_owned(),
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| refuse(&e.to_string()))?;
+        let secret = text.trim();
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(refuse("secret shorter than 16 characters"));
+        }
+        warn_if_readable_by_others(path);
+        Webhook::new(secret.as_bytes(), max_skew_secs).ok_or_else(|| refuse("unusable secret"))
+    }
+
+    /// Checks signature, body, timestamp and replay, in that order.
+    pub fn verify(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Event, WebhookRefused> {
+        if body.len() > WEBHOOK_MAX_BODY {
+            return Err(WebhookRefused::TooLarge);
+        }
+        let signature = signature(headers)?;
+        let mut mac = self.mac.clone();
+        mac.update(body);
+        mac.verify_slice(&signature)
+            .map_err(|_| WebhookRefused::BadSignature)?;
+        let event = parse(body)?;
+        if now.timestamp().abs_diff(event.sent_at) > self.max_skew_secs {
+            return Err(WebhookRefused::StaleTimestamp);
+        }
+        // Inserting is the check: of two identical deliveries racing, one is fresh.
+        if !self.seen.entry(signature).or_insert(()).is_fresh() {
+            return Err(WebhookRefused::Replayed);
+        }
+        Ok(event)
+    }
+}
+
+fn signature(headers: &http::HeaderMap) -> Result<[u8; 32], WebhookRefused> {
+    let value = headers
+        .get(SIGNATURE_HEADER)
+        .ok_or(WebhookRefused::MissingSignature)?;
+    let hex_digits = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("sha256="))
+        .ok_or(WebhookRefused::MalformedSignature)?;
+    let mut signature = [0u8; 32];
+    hex::decode_to_slice(hex_digits, &mut signature)
+        .map_err(|_| WebhookRefused::MalformedSignature)?;
+    Ok(signature)
+}
+
+fn parse(body: &[u8]) -> Result<Event, WebhookRefused> {
+    let body: Body = serde_json::from_slice(body).map_err(|_| WebhookRefused::MalformedBody)?;
+    let (kind, id, sent_at, change) = match body {
+        Body::Upsert { sent_at, ticket } => (
+            WebhookEventKind::Upsert,
+            ticket.id.clone(),
+            sent_at,
+            Change::Upsert(ticket),
+        ),
+        Body::Close { sent_at, id } => (WebhookEventKind::Close, id, sent_at, Change::Close),
+        Body::Delete { sent_at, id } => (WebhookEventKind::Delete, id, sent_at, Change::Delete),
+    };
+    if id.is_empty() {
+        return Err(WebhookRefused::MalformedBody);
+    }
+    Ok(Event {
+        kind,
+        id,
+        sent_at,
+        change,
+    })
+}
+
+/// The `X-Keyhole-Signature` value for `body` under `secret`: `sha256=<hex>`.
+pub fn sign_webhook(secret: &[u8], body: &[u8]) -> String {
+    // HMAC takes keys of any length, so this never falls through; an empty
+    // signature would simply be refused by the receiver.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Writes a new random secret (32 bytes, hex) to `path`, readable by the owner only.
+/// Refuses to overwrite an existing file, so a running sender's secret is never lost.
+pub fn generate_secret_file(path: &Path) -> std::io::Result<()> {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(format!("{}\n", hex::encode(secret)).as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "webhook secret file is accessible to group or others");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
