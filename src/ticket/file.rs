@@ -254,3 +254,71 @@ fn index(path: &Path, tickets: Vec<Ticket>) -> Result<TicketSet, FileError> {
     }
     Ok(set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::TicketStatus;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const ONE: &str = r#"{"id":"T-1","status":"open","assignee":"alice","customer_id":"C-1","category":"hardware","note":"ignored"}"#;
+
+    #[test]
+    fn json_list_and_wrapped_forms_both_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = write(dir.path(), "a.json", &format!("[{ONE}]"));
+        let wrapped = write(dir.path(), "b.json", &format!(r#"{{"tickets":[{ONE}]}}"#));
+        for path in [list, wrapped] {
+            let set = read_tickets(&path).unwrap();
+            assert_eq!(set["T-1"].status, TicketStatus::Open);
+            assert_eq!(set["T-1"].expires_at, None);
+        }
+    }
+
+    #[test]
+    fn toml_tables_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "t.toml",
+            r#"
+[[ticket]]
+id = "T-1"
+status = "pending"
+assignee = "alice"
+customer_id = "C-1"
+category = "warranty"
+expires_at = "2030-01-01T00:00:00Z"
+"#,
+        );
+        let set = read_tickets(&path).unwrap();
+        assert_eq!(set["T-1"].status, TicketStatus::Pending);
+        assert!(set["T-1"].expires_at.is_some());
+    }
+
+    #[test]
+    fn duplicate_ids_and_unknown_statuses_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let dup = write(dir.path(), "d.json", &format!("[{ONE},{ONE}]"));
+        assert!(matches!(
+            read_tickets(&dup),
+            Err(FileError::DuplicateId { .. })
+        ));
+        let odd = write(dir.path(), "o.json", &ONE.replace("open", "resolved"));
+        assert!(matches!(read_tickets(&odd), Err(FileError::Parse { .. })));
+    }
+
+    #[test]
+    fn unchanged_file_is_not_reread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "t.json", &format!("[{ONE}]"));
+        let source = FileSource::load(&path).unwrap();
+        assert_eq!(source.reload_if_changed().unwrap(), None);
+        assert_eq!(source.len(), 1);
+    }
+}

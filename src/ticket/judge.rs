@@ -238,3 +238,174 @@ fn live_for(
 fn plausible_id(id: &str) -> bool {
     id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AGENT: &str = "alice";
+    const CUSTOMER: &str = "C-1";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600, 0).unwrap()
+    }
+
+    fn ticket(status: TicketStatus) -> Ticket {
+        Ticket {
+            id: "T-1".into(),
+            status,
+            assignee: AGENT.into(),
+            customer_id: CUSTOMER.into(),
+            category: "hardware".into(),
+            expires_at: Some(now() + chrono::TimeDelta::hours(1)),
+        }
+    }
+
+    fn judge(ticket: Ticket, allow_pending: bool) -> TicketContext {
+        let lookup = Lookup::Found(Arc::new(ticket));
+        TicketContext::from_lookup("T-1", lookup, AGENT, now(), allow_pending)
+    }
+
+    fn verdict(ctx: &TicketContext) -> Result<(), DenyReason> {
+        ctx.justifies(CUSTOMER, &["warranty".into(), "hardware".into()])
+    }
+
+    #[test]
+    fn open_ticket_justifies_its_customer_and_category() {
+        let ctx = judge(ticket(TicketStatus::Open), false);
+        assert_eq!(verdict(&ctx), Ok(()));
+        assert_eq!(ctx.request_denial(), None);
+        assert_eq!(ctx.ticket().map(|t| t.id.as_str()), Some("T-1"));
+        assert_eq!(ctx.header_value(), "accepted");
+    }
+
+    #[test]
+    fn pending_ticket_depends_on_config() {
+        let refused = judge(ticket(TicketStatus::Pending), false);
+        assert_eq!(verdict(&refused), Err(DenyReason::Pending));
+        assert!(refused.ticket().is_none());
+        let allowed = judge(ticket(TicketStatus::Pending), true);
+        assert_eq!(verdict(&allowed), Ok(()));
+    }
+
+    #[test]
+    fn closed_ticket_justifies_nothing() {
+        let ctx = judge(ticket(TicketStatus::Closed), true);
+        assert_eq!(verdict(&ctx), Err(DenyReason::Closed));
+        assert_eq!(ctx.request_denial(), Some(DenyReason::Closed));
+        assert_eq!(ctx.header_value(), "denied; reason=closed");
+    }
+
+    #[test]
+    fn expired_ticket_justifies_nothing_even_at_the_instant() {
+        let mut t = ticket(TicketStatus::Open);
+        t.expires_at = Some(now());
+        assert_eq!(verdict(&judge(t, false)), Err(DenyReason::Expired));
+    }
+
+    #[test]
+    fn ticket_without_expiry_does_not_expire() {
+        let mut t = ticket(TicketStatus::Open);
+        t.expires_at = None;
+        assert_eq!(verdict(&judge(t, false)), Ok(()));
+    }
+
+    #[test]
+    fn reassigned_ticket_is_not_the_agents() {
+        let mut t = ticket(TicketStatus::Open);
+        t.assignee = "bob".into();
+        let ctx = judge(t, false);
+        assert_eq!(verdict(&ctx), Err(DenyReason::NotAssignee));
+        assert_eq!(ctx.header_value(), "denied; reason=not-assignee");
+    }
+
+    #[test]
+    fn someone_elses_closed_ticket_says_only_not_assignee() {
+        let mut t = ticket(TicketStatus::Closed);
+        t.assignee = "bob".into();
+        assert_eq!(verdict(&judge(t, false)), Err(DenyReason::NotAssignee));
+    }
+
+    #[test]
+    fn empty_agent_never_matches() {
+        let mut t = ticket(TicketStatus::Open);
+        t.assignee = String::new();
+        let lookup = Lookup::Found(Arc::new(t));
+        let ctx = TicketContext::from_lookup("T-1", lookup, "", now(), false);
+        assert_eq!(verdict(&ctx), Err(DenyReason::NotAssignee));
+    }
+
+    #[test]
+    fn other_customers_records_are_not_justified() {
+        let ctx = judge(ticket(TicketStatus::Open), false);
+        let justify = ["hardware".to_string()];
+        assert_eq!(
+            ctx.justifies("C-2", &justify),
+            Err(DenyReason::WrongCustomer)
+        );
+        assert_eq!(ctx.justifies("", &justify), Err(DenyReason::WrongCustomer));
+        assert_eq!(ctx.request_denial(), None);
+    }
+
+    #[test]
+    fn fields_of_other_categories_are_not_justified() {
+        let ctx = judge(ticket(TicketStatus::Open), false);
+        let justify = ["account".to_string()];
+        assert_eq!(
+            ctx.justifies(CUSTOMER, &justify),
+            Err(DenyReason::WrongCategory)
+        );
+        assert_eq!(ctx.justifies(CUSTOMER, &[]), Err(DenyReason::WrongCategory));
+    }
+
+    #[test]
+    fn unknown_id_is_denied() {
+        let ctx = TicketContext::from_lookup("T-9", Lookup::NotFound, AGENT, now(), false);
+        assert_eq!(verdict(&ctx), Err(DenyReason::UnknownTicket));
+        assert_eq!(ctx.ticket_id(), Some("T-9"));
+        assert!(ctx.ticket().is_none());
+    }
+
+    #[test]
+    fn unavailable_source_fails_closed() {
+        let ctx = TicketContext::from_lookup("T-1", Lookup::Unavailable, AGENT, now(), true);
+        assert_eq!(verdict(&ctx), Err(DenyReason::TicketUnavailable));
+        assert_eq!(ctx.header_value(), "denied; reason=ticket-unavailable");
+    }
+
+    #[test]
+    fn no_ticket_is_denied() {
+        let ctx = TicketContext::none();
+        assert_eq!(verdict(&ctx), Err(DenyReason::NoTicket));
+        assert_eq!(ctx.ticket_id(), None);
+        assert_eq!(ctx.header_value(), "none");
+    }
+
+    #[test]
+    fn header_values_spell_the_reason() {
+        let all = [
+            DenyReason::NoTicket,
+            DenyReason::UnknownTicket,
+            DenyReason::TicketUnavailable,
+            DenyReason::Closed,
+            DenyReason::Pending,
+            DenyReason::Expired,
+            DenyReason::NotAssignee,
+            DenyReason::WrongCustomer,
+            DenyReason::WrongCategory,
+            DenyReason::BudgetExceeded,
+        ];
+        for reason in all {
+            let expected = format!("denied; reason={}", reason.as_str());
+            assert_eq!(reason.header_value(), expected.as_str());
+        }
+    }
+
+    #[test]
+    fn implausible_ids_are_refused_before_lookup() {
+        assert!(plausible_id("INC-0012345"));
+        assert!(!plausible_id("T 1"));
+        assert!(!plausible_id("T\u{e9}"));
+        assert!(!plausible_id(&"x".repeat(MAX_ID_LEN + 1)));
+    }
+}

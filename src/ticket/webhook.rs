@@ -293,3 +293,161 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::TicketStatus;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600, 0).unwrap()
+    }
+
+    fn signed(body: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        let value = sign_webhook(SECRET, body.as_bytes());
+        headers.insert(SIGNATURE_HEADER, value.parse().unwrap());
+        headers
+    }
+
+    fn close_body(sent_at: i64) -> String {
+        format!(r#"{{"event":"close","sent_at":{sent_at},"id":"T-1"}}"#)
+    }
+
+    fn hook() -> Webhook {
+        Webhook::new(SECRET, 300).unwrap()
+    }
+
+    #[test]
+    fn a_signed_fresh_event_is_accepted() {
+        let body = format!(
+            r#"{{"event":"upsert","sent_at":{},"ticket":{{"id":"T-1","status":"open","assignee":"alice","customer_id":"C-1","category":"hardware","extra":1}}}}"#,
+            now().timestamp()
+        );
+        let event = hook()
+            .verify(&signed(&body), body.as_bytes(), now())
+            .unwrap();
+        assert_eq!(event.kind, WebhookEventKind::Upsert);
+        assert_eq!(event.id, "T-1");
+        let Change::Upsert(ticket) = event.change else {
+            panic!("expected an upsert");
+        };
+        assert_eq!(ticket.status, TicketStatus::Open);
+    }
+
+    #[test]
+    fn signature_problems_are_told_apart() {
+        let body = close_body(now().timestamp());
+        let hook = hook();
+        let empty = http::HeaderMap::new();
+        assert_eq!(
+            hook.verify(&empty, body.as_bytes(), now()).err(),
+            Some(WebhookRefused::MissingSignature)
+        );
+        let mut bad = http::HeaderMap::new();
+        bad.insert(SIGNATURE_HEADER, "md5=abcd".parse().unwrap());
+        assert_eq!(
+            hook.verify(&bad, body.as_bytes(), now()).err(),
+            Some(WebhookRefused::MalformedSignature)
+        );
+        let other = sign_webhook(b"another secret of enough length", body.as_bytes());
+        bad.insert(SIGNATURE_HEADER, other.parse().unwrap());
+        assert_eq!(
+            hook.verify(&bad, body.as_bytes(), now()).err(),
+            Some(WebhookRefused::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_tampered_body_fails_the_signature() {
+        let body = close_body(now().timestamp());
+        let headers = signed(&body);
+        let tampered = body.replace("T-1", "T-2");
+        assert_eq!(
+            hook().verify(&headers, tampered.as_bytes(), now()).err(),
+            Some(WebhookRefused::BadSignature)
+        );
+    }
+
+    #[test]
+    fn timestamps_outside_the_skew_are_stale_both_ways() {
+        let hook = hook();
+        for sent_at in [now().timestamp() - 301, now().timestamp() + 301] {
+            let body = close_body(sent_at);
+            assert_eq!(
+                hook.verify(&signed(&body), body.as_bytes(), now()).err(),
+                Some(WebhookRefused::StaleTimestamp)
+            );
+        }
+        let edge = close_body(now().timestamp() - 300);
+        assert!(hook.verify(&signed(&edge), edge.as_bytes(), now()).is_ok());
+    }
+
+    #[test]
+    fn a_replay_is_refused() {
+        let hook = hook();
+        let body = close_body(now().timestamp());
+        let headers = signed(&body);
+        assert!(hook.verify(&headers, body.as_bytes(), now()).is_ok());
+        assert_eq!(
+            hook.verify(&headers, body.as_bytes(), now()).err(),
+            Some(WebhookRefused::Replayed)
+        );
+    }
+
+    #[test]
+    fn signed_garbage_is_a_bad_request() {
+        let hook = hook();
+        for body in ["not json", r#"{"event":"reopen","sent_at":1,"id":"T-1"}"#] {
+            let refused = hook.verify(&signed(body), body.as_bytes(), now()).err();
+            assert_eq!(refused, Some(WebhookRefused::MalformedBody));
+            assert_eq!(WebhookRefused::MalformedBody.status(), 400);
+        }
+        let empty_id = format!(
+            r#"{{"event":"delete","sent_at":{},"id":""}}"#,
+            now().timestamp()
+        );
+        assert_eq!(
+            hook.verify(&signed(&empty_id), empty_id.as_bytes(), now())
+                .err(),
+            Some(WebhookRefused::MalformedBody)
+        );
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_hashing() {
+        let body = vec![b' '; WEBHOOK_MAX_BODY + 1];
+        let refused = hook().verify(&http::HeaderMap::new(), &body, now()).err();
+        assert_eq!(refused, Some(WebhookRefused::TooLarge));
+    }
+
+    #[test]
+    fn generated_secrets_are_private_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhook.secret");
+        generate_secret_file(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        assert!(hex::decode(text.trim()).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(generate_secret_file(&path).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert!(Webhook::from_secret_file(&path, 300).is_ok());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short");
+        std::fs::write(&path, "tooshort\n").unwrap();
+        let err = Webhook::from_secret_file(&path, 300).err().unwrap();
+        assert!(!err.to_string().contains("tooshort"));
+    }
+}
