@@ -19,6 +19,7 @@ pub mod config;
 pub mod file;
 pub mod judge;
 pub mod pushed;
+pub mod secret;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -30,9 +31,10 @@ use tokio::task::JoinHandle;
 pub use budget::{BudgetConfig, BudgetExceeded, BudgetLimit, Budgets};
 pub use config::{HttpSourceConfig, SourceKind, TicketsConfig};
 pub use judge::{DenyReason, TicketContext, TICKET_HEADER};
+pub use secret::generate_secret_file;
 pub use webhook::{
-    generate_secret_file, sign_webhook, WebhookAccepted, WebhookEventKind, WebhookRefused,
-    SIGNATURE_HEADER, WEBHOOK_MAX_BODY,
+    sign_webhook, WebhookAccepted, WebhookEventKind, WebhookRefused, SIGNATURE_HEADER,
+    WEBHOOK_MAX_BODY,
 };
 
 use api::ApiSource;

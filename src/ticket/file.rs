@@ -65,6 +65,15 @@ struct Fingerprint {
     inode: u64,
 }
 
+impl Fingerprint {
+    /// Stands for "the file could not be examined".
+    const MISSING: Fingerprint = Fingerprint {
+        modified: None,
+        len: 0,
+        inode: 0,
+    };
+}
+
 impl FileSource {
     /// Reads the file once; a missing or bad file is an error (refuse to start).
     pub fn load(path: &Path) -> Result<FileSource, FileError> {
@@ -104,10 +113,16 @@ impl FileSource {
 
     /// Reloads if the file changed since the last look. `Ok(None)`: unchanged.
     pub fn reload_if_changed(&self) -> Result<Option<usize>, FileError> {
-        let now = fingerprint(&self.path).map_err(|source| FileError::Read {
-            path: self.path.clone(),
-            source,
-        })?;
+        let now = match fingerprint(&self.path) {
+            Ok(print) => print,
+            // A vanished file keeps the old set; report it once, not every tick.
+            Err(_) if self.last_seen() == Some(Fingerprint::MISSING) => return Ok(None),
+            Err(source) => {
+                self.remember(Fingerprint::MISSING);
+                let path = self.path.clone();
+                return Err(FileError::Read { path, source });
+            }
+        };
         if self.last_seen() == Some(now) {
             return Ok(None);
         }
@@ -311,6 +326,22 @@ expires_at = "2030-01-01T00:00:00Z"
         ));
         let odd = write(dir.path(), "o.json", &ONE.replace("open", "resolved"));
         assert!(matches!(read_tickets(&odd), Err(FileError::Parse { .. })));
+    }
+
+    #[test]
+    fn a_vanished_file_is_reported_once_and_keeps_the_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "t.json", &format!("[{ONE}]"));
+        let source = FileSource::load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            source.reload_if_changed(),
+            Err(FileError::Read { .. })
+        ));
+        assert_eq!(source.reload_if_changed().unwrap(), None);
+        assert!(matches!(source.lookup("T-1"), Lookup::Found(_)));
+        write(dir.path(), "t.json", "[]");
+        assert_eq!(source.reload_if_changed().unwrap(), Some(0));
     }
 
     #[test]

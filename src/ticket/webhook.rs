@@ -19,16 +19,15 @@
 //! deliveries older than the last one applied to the same ticket are acknowledged
 //! but ignored (see [`super::pushed`]).
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::Sha256;
 
 use super::pushed::Change;
+use super::secret;
 use super::{Ticket, TicketSourceError};
 
 /// The header carrying the body's signature.
@@ -36,9 +35,6 @@ pub const SIGNATURE_HEADER: &str = "x-keyhole-signature";
 
 /// Largest delivery accepted; the admin listener should stop reading past it.
 pub const WEBHOOK_MAX_BODY: usize = 64 * 1024;
-
-/// Shortest secret accepted, in bytes of the trimmed secret file.
-const MIN_SECRET_LEN: usize = 16;
 
 /// Most signatures remembered for replay detection within the window.
 const REPLAY_CAPACITY: u64 = 100_000;
@@ -178,17 +174,13 @@ impl Webhook {
 
     /// Reads the shared secret (text, surrounding whitespace ignored) from `path`.
     pub fn from_secret_file(path: &Path, max_skew_secs: u64) -> Result<Webhook, TicketSourceError> {
-        let refuse = |reason: &str| TicketSourceError::WebhookSecret {
+        let refuse = |reason: String| TicketSourceError::WebhookSecret {
             path: path.to_path_buf(),
-            reason: reason.to_owned(),
+            reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| refuse(&e.to_string()))?;
-        let secret = text.trim();
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(refuse("secret shorter than 16 characters"));
-        }
-        warn_if_readable_by_others(path);
-        Webhook::new(secret.as_bytes(), max_skew_secs).ok_or_else(|| refuse("unusable secret"))
+        let secret = secret::read_secret_file(path).map_err(refuse)?;
+        Webhook::new(secret.as_bytes(), max_skew_secs)
+            .ok_or_else(|| refuse("unusable secret".into()))
     }
 
     /// Checks signature, body, timestamp and replay, in that order.
@@ -266,33 +258,6 @@ pub fn sign_webhook(secret: &[u8], body: &[u8]) -> String {
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
-
-/// Writes a new random secret (32 bytes, hex) to `path`, readable by the owner only.
-/// Refuses to overwrite an existing file, so a running sender's secret is never lost.
-pub fn generate_secret_file(path: &Path) -> std::io::Result<()> {
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(format!("{}\n", hex::encode(secret)).as_bytes())?;
-    file.sync_all()
-}
-
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "webhook secret file is accessible to group or others");
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}
 
 #[cfg(test)]
 mod tests {
@@ -421,33 +386,5 @@ mod tests {
         let body = vec![b' '; WEBHOOK_MAX_BODY + 1];
         let refused = hook().verify(&http::HeaderMap::new(), &body, now()).err();
         assert_eq!(refused, Some(WebhookRefused::TooLarge));
-    }
-
-    #[test]
-    fn generated_secrets_are_private_and_never_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("webhook.secret");
-        generate_secret_file(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.trim().len(), 64);
-        assert!(hex::decode(text.trim()).is_ok());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        assert!(generate_secret_file(&path).is_err());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-        assert!(Webhook::from_secret_file(&path, 300).is_ok());
-    }
-
-    #[test]
-    fn short_secrets_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("short");
-        std::fs::write(&path, "tooshort\n").unwrap();
-        let err = Webhook::from_secret_file(&path, 300).err().unwrap();
-        assert!(!err.to_string().contains("tooshort"));
     }
 }
