@@ -3,7 +3,7 @@
 //! A ticket is looked up on every request (never per connection), so a close or a
 //! reassignment reaches connections that are already open. Three sources feed it:
 //!
-//! - [`file`]: a JSON or TOML list, reloaded when it changes (the demo's default);
+//! - [`file`](mod@file): a JSON or TOML list, reloaded when it changes (the demo's default);
 //! - [`api`]: the ticketing system's API, cached briefly; unreachable means "not
 //!   justified", never "allowed";
 //! - [`webhook`]: signed pushes from the ticketing system, which win over the other
@@ -128,7 +128,8 @@ impl Tickets {
         let source = match cfg.source {
             SourceKind::File => {
                 let file = Arc::new(FileSource::load(&cfg.file)?);
-                let every = std::time::Duration::from_millis(cfg.reload_interval_ms);
+                // Clamped as `validate` does: a zero interval would make tokio panic.
+                let every = std::time::Duration::from_millis(cfg.reload_interval_ms.max(10));
                 tasks.push(file::spawn_watcher(Arc::downgrade(&file), every));
                 Source::File(file)
             }
@@ -141,7 +142,7 @@ impl Tickets {
         Ok(Tickets {
             inner: Arc::new(Inner {
                 source,
-                pushed: PushedStore::new(cfg.webhook_max_tickets),
+                pushed: PushedStore::new(cfg.webhook_max_tickets.max(1)),
                 webhook,
                 tasks: Mutex::new(tasks),
             }),
