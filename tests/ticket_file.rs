@@ -132,9 +132,16 @@ async fn resolve_applies_the_request_level_checks() {
     assert_eq!(live.justifies("C-1", &hardware), Ok(()));
     assert_eq!(live.ticket_id(), Some("T-1"));
 
+    for id in [None, Some(""), Some("  ")] {
+        let ctx = TicketContext::resolve(&tickets, id, "alice", now, false).await;
+        assert_eq!(ctx.justifies("C-1", &hardware), Err(DenyReason::NoTicket));
+        assert_eq!(
+            ctx.request_denial(),
+            None,
+            "no ticket is not a ticket failure"
+        );
+    }
     let cases = [
-        (None, "alice", false, DenyReason::NoTicket),
-        (Some(""), "alice", false, DenyReason::NoTicket),
         (Some("T-9"), "alice", false, DenyReason::UnknownTicket),
         (Some("T 1"), "alice", false, DenyReason::UnknownTicket),
         (Some("T-1"), "bob", false, DenyReason::NotAssignee),

@@ -18,8 +18,8 @@ pub const TICKET_HEADER: HeaderName = HeaderName::from_static("keyhole-ticket");
 /// Longest ticket id looked up; anything longer cannot be a real id.
 const MAX_ID_LEN: usize = 128;
 
-/// Why a field was not revealed in the clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a field was not revealed in the clear. Ordered so callers can collect them in sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DenyReason {
     /// The request carried no `X-Ticket-Id`.
     NoTicket,
@@ -191,21 +191,22 @@ impl TicketContext {
         Ok(())
     }
 
-    /// Why the ticket justifies nothing at all in this request, if it does not.
+    /// Why the named ticket justifies nothing at all in this request (unknown,
+    /// unavailable, not the agent's, closed, pending, expired). `None` when it passed,
+    /// and when no ticket was named: working without a ticket is not a ticket failure.
     pub fn request_denial(&self) -> Option<DenyReason> {
         match &self.verdict {
-            Verdict::Live(_) => None,
-            Verdict::NoTicket => Some(DenyReason::NoTicket),
+            Verdict::Live(_) | Verdict::NoTicket => None,
             Verdict::Denied(reason) => Some(*reason),
         }
     }
 
-    /// The [`TICKET_HEADER`] value for the request-level outcome: `none`, `accepted`,
+    /// The [`TICKET_HEADER`] value for the request-level outcome: `none`, `granted`,
     /// or `denied; reason=<reason>`. Per-record denials are for the caller to report.
     pub fn header_value(&self) -> HeaderValue {
         match &self.verdict {
             Verdict::NoTicket => HeaderValue::from_static("none"),
-            Verdict::Live(_) => HeaderValue::from_static("accepted"),
+            Verdict::Live(_) => HeaderValue::from_static("granted"),
             Verdict::Denied(reason) => reason.header_value(),
         }
     }
@@ -276,7 +277,7 @@ mod tests {
         assert_eq!(verdict(&ctx), Ok(()));
         assert_eq!(ctx.request_denial(), None);
         assert_eq!(ctx.ticket().map(|t| t.id.as_str()), Some("T-1"));
-        assert_eq!(ctx.header_value(), "accepted");
+        assert_eq!(ctx.header_value(), "granted");
     }
 
     #[test]
@@ -377,6 +378,7 @@ mod tests {
     fn no_ticket_is_denied() {
         let ctx = TicketContext::none();
         assert_eq!(verdict(&ctx), Err(DenyReason::NoTicket));
+        assert_eq!(ctx.request_denial(), None);
         assert_eq!(ctx.ticket_id(), None);
         assert_eq!(ctx.header_value(), "none");
     }

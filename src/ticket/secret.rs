@@ -21,8 +21,12 @@ pub fn read_secret_file(path: &Path) -> Result<String, String> {
 }
 
 /// Writes a new random secret (32 bytes, hex) to `path`, readable by the owner only.
-/// Refuses to overwrite an existing file, so a running sender's secret is never lost.
+/// Creates missing parent directories; refuses to overwrite an existing file, so a
+/// running sender's secret is never lost.
 pub fn generate_secret_file(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let mut options = std::fs::OpenOptions::new();
@@ -55,7 +59,7 @@ mod tests {
     #[test]
     fn generated_secrets_are_private_and_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("webhook.secret");
+        let path = dir.path().join("keys").join("webhook.secret");
         generate_secret_file(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim().len(), 64);
