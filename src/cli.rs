@@ -32,7 +32,7 @@ pub enum Command {
     SampleApi(crate::demo::SampleApiArgs),
     /// Check, test and explain policies.
     #[command(subcommand)]
-    Policy(PolicyCommand),
+    Policy(crate::policy::tooling::PolicyCommand),
     /// Mint an agent JWT with the config's signing key (demo and tests).
     AgentToken {
         /// The config file.
@@ -54,17 +54,6 @@ pub enum Command {
     /// Ledger audit: verify, who-saw, agent, attribute.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
-}
-
-/// `keyhole policy ...`
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Validate the config and every policy file; exit 1 naming file, line and reason.
-    Check {
-        /// The config file.
-        #[arg(long)]
-        config: PathBuf,
-    },
 }
 
 /// `keyhole token ...`
@@ -111,7 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => with_runtime(crate::demo::run(args)),
         Command::Serve { config } => with_runtime(serve(config)),
         Command::SampleApi(args) => with_runtime(crate::demo::run_sample_api(args)),
-        Command::Policy(PolicyCommand::Check { config }) => policy_check(&config),
+        Command::Policy(cmd) => crate::policy::tooling::run(cmd),
         Command::AgentToken {
             config,
             agent,
@@ -182,21 +171,6 @@ pub async fn wait_for_signals(gateway: &crate::gateway::Gateway) {
                 }
             }
         }
-    }
-}
-
-fn policy_check(path: &std::path::Path) -> ExitCode {
-    let result = Config::load(path).and_then(|c| c.load_policies().map(|p| (c, p)));
-    match result {
-        Ok((_, policies)) => {
-            let routes = policies.routes.iter().count();
-            println!(
-                "ok: {} policy file(s), {routes} route(s)",
-                policies.files.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
     }
 }
 

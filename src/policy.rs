@@ -8,6 +8,7 @@
 pub mod detector;
 pub mod file;
 pub mod rule;
+pub mod tooling;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
