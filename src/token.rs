@@ -191,6 +191,8 @@ impl TokenVault {
         if key.retired {
             return Err(TokenRefused::RetiredKey);
         }
+        // What this holder would have been issued under the token's scope:
+        // equal exactly when the fields that scope binds are this holder's.
         if payload != Payload::new(holder, payload.scope, payload.class, payload.value) {
             return Err(TokenRefused::NotYours {
                 issued_to: issued_to(&payload),
@@ -250,5 +252,39 @@ fn issued_to(payload: &Payload<'_>) -> String {
         TokenScope::Agent => format!("agent {} of vendor {}", payload.agent, payload.vendor),
         TokenScope::Vendor => format!("vendor {}", payload.vendor),
         TokenScope::Global => "anyone".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Rule {
+        #[serde(default)]
+        scope: TokenScope,
+    }
+
+    #[test]
+    fn scope_reads_lowercase_and_defaults_to_agent() {
+        let parse = |text: &str| toml::from_str::<Rule>(text).map(|r| r.scope);
+        assert_eq!(parse("").unwrap(), TokenScope::Agent);
+        assert_eq!(parse("scope = \"agent\"").unwrap(), TokenScope::Agent);
+        assert_eq!(parse("scope = \"vendor\"").unwrap(), TokenScope::Vendor);
+        assert_eq!(parse("scope = \"global\"").unwrap(), TokenScope::Global);
+        assert!(parse("scope = \"Vendor\"").is_err());
+        assert!(parse("scope = \"team\"").is_err());
+    }
+
+    #[test]
+    fn issued_to_names_what_the_scope_binds() {
+        let holder = Holder {
+            agent: "alice",
+            vendor: "acme",
+        };
+        let named = |scope| issued_to(&Payload::new(&holder, scope, "c", "v"));
+        assert_eq!(named(TokenScope::Agent), "agent alice of vendor acme");
+        assert_eq!(named(TokenScope::Vendor), "vendor acme");
+        assert_eq!(named(TokenScope::Global), "anyone");
     }
 }
