@@ -1,6 +1,52 @@
+//! Token costs on the hot paths: `tokenize` per sensitive field of a
+//! response, `detokenize` per token an agent sends back, and scanning request
+//! text that holds tokens or none.
+
+use std::hint::black_box;
+
 use criterion::{criterion_group, criterion_main, Criterion};
+use keyhole::token::{generate_key_file, Holder, TokenScope, TokenVault, TokensConfig};
 
-fn placeholder(_c: &mut Criterion) {}
+const AGENT: Holder<'static> = Holder {
+    agent: "agent-0042",
+    vendor: "acme",
+};
 
-criterion_group!(benches, placeholder);
+fn vault(dir: &std::path::Path) -> TokenVault {
+    generate_key_file(&dir.join("token-k1.key")).expect("key file");
+    let text = "active = \"k1\"\n[[keys]]\nid = \"k1\"\nfile = \"token-k1.key\"\n";
+    let mut cfg: TokensConfig = toml::from_str(text).expect("config");
+    cfg.resolve_paths(dir);
+    TokenVault::load(&cfg).expect("vault")
+}
+
+fn bench_tokens(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v = vault(dir.path());
+    let token = v.tokenize(&AGENT, TokenScope::Agent, "service_tag", "7XK2M9Q");
+    let sentence = format!("Customer read out {token} on the call; verified.");
+    let plain = "Customer read out the tag on the call; verified, no token here.";
+
+    c.bench_function("tokenize service_tag", |b| {
+        b.iter(|| {
+            v.tokenize(
+                black_box(&AGENT),
+                TokenScope::Agent,
+                "service_tag",
+                black_box("7XK2M9Q"),
+            )
+        })
+    });
+    c.bench_function("detokenize service_tag", |b| {
+        b.iter(|| v.detokenize(black_box(&AGENT), black_box(&token)))
+    });
+    c.bench_function("detokenize_text one token", |b| {
+        b.iter(|| v.detokenize_text(black_box(&AGENT), black_box(&sentence)))
+    });
+    c.bench_function("detokenize_text no token", |b| {
+        b.iter(|| v.detokenize_text(black_box(&AGENT), black_box(plain)))
+    });
+}
+
+criterion_group!(benches, bench_tokens);
 criterion_main!(benches);

@@ -1,0 +1,243 @@
+//! Token key files and the per-key state derived from them once at load.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use aes_gcm_siv::aead::KeyInit;
+use aes_gcm_siv::Aes256GcmSiv;
+use hmac::{Hmac, Mac};
+use rand::TryRngCore;
+use sha2::Sha256;
+
+use super::TOKEN_PREFIX;
+use crate::config::Invalid;
+
+/// Bytes of secret in a key file.
+pub const KEY_LEN: usize = 32;
+
+/// SHA-256 block size: HMAC zero-pads shorter keys to this length.
+const HMAC_BLOCK: usize = 64;
+
+/// Domain labels for the two subkeys, so the file's secret is never used
+/// directly and neither subkey says anything about the other.
+const ENCRYPT_LABEL: &[u8] = b"keyhole token v1: aes-256-gcm-siv key";
+const NONCE_LABEL: &[u8] = b"keyhole token v1: synthetic nonce key";
+
+/// Why the token keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenKeyError {
+    /// The `[tokens]` section itself is unusable.
+    #[error("invalid token config: {0}")]
+    Config(#[from] Invalid),
+    /// A key file could not be read.
+    #[error("cannot read token key `{id}` from {}: {source}", path.display())]
+    Read {
+        /// The key's id from the config.
+        id: String,
+        /// The key file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: io::Error,
+    },
+    /// A key file was read but does not hold a key; its content is never quoted.
+    #[error("token key `{id}` in {} is not {} hex digits", path.display(), KEY_LEN * 2)]
+    NotAKey {
+        /// The key's id from the config.
+        id: String,
+        /// The key file.
+        path: PathBuf,
+    },
+}
+
+/// One loaded key, with everything `tokenize` needs precomputed.
+pub(super) struct TokenKey {
+    /// The id carried in tokens.
+    pub id: String,
+    /// `tok_<id>_`: written in front of every token and authenticated as
+    /// associated data, so a body cannot be moved under another key id.
+    pub prefix: String,
+    /// Retired keys still open tokens for `inspect`, never for detokenizing.
+    pub retired: bool,
+    /// AES-256-GCM-SIV keyed with the encryption subkey.
+    pub cipher: Aes256GcmSiv,
+    /// HMAC-SHA256 keyed with the nonce subkey; cloned per token, which skips
+    /// re-hashing the key.
+    pub nonce_mac: Hmac<Sha256>,
+}
+
+impl TokenKey {
+    /// Derives the subkeys from a key file's secret.
+    pub fn new(id: &str, secret: &[u8; KEY_LEN], retired: bool) -> TokenKey {
+        let kdf = hmac_with_key(secret);
+        let encrypt_key = kdf.clone().chain_update(ENCRYPT_LABEL).finalize();
+        let nonce_key = kdf.chain_update(NONCE_LABEL).finalize();
+        TokenKey {
+            id: id.to_owned(),
+            prefix: format!("{TOKEN_PREFIX}{id}_"),
+            retired,
+            cipher: Aes256GcmSiv::new(&encrypt_key.into_bytes()),
+            nonce_mac: hmac_with_key(&nonce_key.into_bytes()),
+        }
+    }
+
+    /// Reads and derives the key named by one config entry.
+    pub fn load(id: &str, path: &Path, retired: bool) -> Result<TokenKey, TokenKeyError> {
+        let secret = read_key_file(path).map_err(|e| match e {
+            KeyFileError::Io(source) => TokenKeyError::Read {
+                id: id.to_owned(),
+                path: path.to_owned(),
+                source,
+            },
+            KeyFileError::NotAKey => TokenKeyError::NotAKey {
+                id: id.to_owned(),
+                path: path.to_owned(),
+            },
+        })?;
+        warn_if_exposed(path);
+        Ok(TokenKey::new(id, &secret, retired))
+    }
+}
+
+/// HMAC-SHA256 keyed with `key` (at most one block long). RFC 2104 pads a
+/// short key with zeros to the block size; doing that here gives the same MAC
+/// as `new_from_slice` without its error path, which cannot happen for keys
+/// this short.
+fn hmac_with_key(key: &[u8]) -> Hmac<Sha256> {
+    let mut block = [0u8; HMAC_BLOCK];
+    let len = key.len().min(HMAC_BLOCK);
+    block[..len].copy_from_slice(&key[..len]);
+    <Hmac<Sha256> as KeyInit>::new(&block.into())
+}
+
+enum KeyFileError {
+    Io(io::Error),
+    NotAKey,
+}
+
+fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], KeyFileError> {
+    let text = fs::read_to_string(path).map_err(KeyFileError::Io)?;
+    let mut secret = [0u8; KEY_LEN];
+    hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| KeyFileError::NotAKey)?;
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn warn_if_exposed(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "token key file is readable by group or others");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_exposed(_path: &Path) {}
+
+/// Writes a new key file at `path`: 32 bytes from the OS random source as 64
+/// hex digits and a newline, mode 0600, parent directories created.
+///
+/// Refuses (`ErrorKind::AlreadyExists`) to overwrite an existing file, because
+/// replacing a key silently orphans every token made with it; rotate by adding
+/// a key with a new id instead.
+pub fn generate_key_file(path: &Path) -> io::Result<()> {
+    let mut secret = [0u8; KEY_LEN];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut secret)
+        .map_err(io::Error::other)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut file = private_new_file(path)?;
+    let mut text = hex::encode(secret);
+    text.push('\n');
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+fn private_new_file(path: &Path) -> io::Result<fs::File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_key_matches_the_standard_constructor() {
+        let key = [7u8; KEY_LEN];
+        let ours = hmac_with_key(&key).chain_update(b"x").finalize();
+        let standard = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap()
+            .chain_update(b"x")
+            .finalize();
+        assert_eq!(ours.into_bytes(), standard.into_bytes());
+    }
+
+    #[test]
+    fn generated_file_is_private_hex_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/nested/token-k1.key");
+        generate_key_file(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.len(), KEY_LEN * 2 + 1);
+        assert!(text.trim_end().bytes().all(|b| b.is_ascii_hexdigit()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let key = TokenKey::load("k1", &path, false).unwrap();
+        assert_eq!(key.prefix, "tok_k1_");
+    }
+
+    #[test]
+    fn two_generated_keys_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.key"), dir.path().join("b.key"));
+        generate_key_file(&a).unwrap();
+        generate_key_file(&b).unwrap();
+        assert_ne!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    }
+
+    #[test]
+    fn never_overwrites_an_existing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        generate_key_file(&path).unwrap();
+        let before = fs::read(&path).unwrap();
+        let err = generate_key_file(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn bad_key_file_error_names_file_not_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        fs::write(&path, "secretsecretsecret").unwrap();
+        let err = TokenKey::load("k1", &path, false).err().unwrap();
+        let shown = err.to_string();
+        assert!(matches!(err, TokenKeyError::NotAKey { .. }));
+        assert!(shown.contains("k.key") && shown.contains("`k1`"));
+        assert!(!shown.contains("secret"));
+    }
+
+    #[test]
+    fn missing_key_file_is_a_read_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = TokenKey::load("k1", &dir.path().join("absent.key"), false)
+            .err()
+            .unwrap();
+        assert!(matches!(err, TokenKeyError::Read { .. }));
+    }
+}
