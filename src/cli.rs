@@ -198,11 +198,13 @@ fn token_inspect(path: &std::path::Path, token: &str, reveal: bool) -> ExitCode 
     };
     match vault.inspect(token.trim()) {
         Ok(info) => {
-            println!("agent:  {}", info.agent);
-            println!("vendor: {}", info.vendor);
+            let or_any = |v: Option<String>| v.unwrap_or_else(|| "(any holder in scope)".into());
+            println!("agent:  {}", or_any(info.agent));
+            println!("vendor: {}", or_any(info.vendor));
             println!("scope:  {:?}", info.scope);
             println!("class:  {}", info.class);
-            println!("key:    {}", info.key_id);
+            let retired = if info.key_retired { " (retired)" } else { "" };
+            println!("key:    {}{retired}", info.key_id);
             if reveal {
                 println!("value:  {}", info.value);
             }

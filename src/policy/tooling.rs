@@ -31,7 +31,10 @@ fn check(path: &std::path::Path) -> ExitCode {
     match result {
         Ok((_, policies)) => {
             let routes = policies.routes.iter().count();
-            println!("ok: {} policy file(s), {routes} route(s)", policies.files.len());
+            println!(
+                "ok: {} policy file(s), {routes} route(s)",
+                policies.files.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

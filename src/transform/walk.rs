@@ -354,9 +354,22 @@ impl<'a> Walker<'a> {
         rec: &mut RecordState,
     ) -> String {
         let reveal = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
+        // Tokens already in the text (issued by an earlier detector) are not re-scanned:
+        // a pattern could match a stretch of a token's alphabet and corrupt it.
+        let tokens: Vec<std::ops::Range<usize>> = if input.contains(crate::token::TOKEN_PREFIX) {
+            crate::token::find_tokens(input).collect()
+        } else {
+            Vec::new()
+        };
         let mut out = String::with_capacity(input.len());
         let mut last = 0;
         for m in detector.pattern.find_iter(input) {
+            if tokens
+                .iter()
+                .any(|t| t.start < m.end() && m.start() < t.end)
+            {
+                continue;
+            }
             out.push_str(&input[last..m.start()]);
             last = m.end();
             if reveal {
