@@ -41,6 +41,16 @@ async fn get(
     client.get(&url, &headers).await
 }
 
+/// One cell of the matrix: who asks, under which ticket, about whom, and what must (not) show.
+struct Case<'a> {
+    token: &'a str,
+    ticket: Option<&'a str>,
+    customer: &'a Customer,
+    header: &'a str,
+    clear: Vec<String>,
+    hidden: Vec<String>,
+}
+
 #[tokio::test]
 async fn ticket_matrix_reveals_exactly_what_each_ticket_justifies() {
     let env = TestEnv::start().await;
@@ -49,73 +59,77 @@ async fn ticket_matrix_reveals_exactly_what_each_ticket_justifies() {
     let c = env.ticket_customer("T-1003").clone();
     let (alice, bob) = (env.alice(), env.bob());
     let client = env.h1();
-    // (token, ticket, customer, header, clear values, values that must not appear)
-    let cases: Vec<(
-        &str,
-        Option<&str>,
-        &Customer,
-        &str,
-        Vec<String>,
-        Vec<String>,
-    )> = vec![
-        (
-            &alice,
-            Some("T-1001"),
-            &a,
-            "granted",
-            hardware_values(&a),
-            dispatch_values(&a),
-        ),
-        (
-            &alice,
-            None,
-            &a,
-            "",
-            vec![],
-            [hardware_values(&a), dispatch_values(&a)].concat(),
-        ),
-        (
-            &bob,
-            Some("T-1001"),
-            &a,
-            "denied; reason=not-assignee",
-            vec![],
-            [hardware_values(&a), dispatch_values(&a)].concat(),
-        ),
-        (
-            &alice,
-            Some("T-1003"),
-            &c,
-            "denied; reason=closed",
-            vec![],
-            [hardware_values(&c), dispatch_values(&c)].concat(),
-        ),
-        (
-            &alice,
-            Some("T-1002"),
-            &a,
-            "denied; reason=wrong-customer",
-            vec![],
-            [hardware_values(&a), dispatch_values(&a)].concat(),
-        ),
-        (
-            &alice,
-            Some("T-1002"),
-            &b,
-            "granted",
-            dispatch_values(&b),
-            hardware_values(&b),
-        ),
-        (
-            &alice,
-            Some("T-9999"),
-            &a,
-            "denied; reason=unknown-ticket",
-            vec![],
-            [hardware_values(&a), dispatch_values(&a)].concat(),
-        ),
+    let hw_and_dispatch = |c: &Customer| [hardware_values(c), dispatch_values(c)].concat();
+    let cases = [
+        Case {
+            token: &alice,
+            ticket: Some("T-1001"),
+            customer: &a,
+            header: "granted",
+            clear: hardware_values(&a),
+            hidden: dispatch_values(&a),
+        },
+        Case {
+            token: &alice,
+            ticket: None,
+            customer: &a,
+            header: "",
+            clear: vec![],
+            hidden: hw_and_dispatch(&a),
+        },
+        Case {
+            token: &bob,
+            ticket: Some("T-1001"),
+            customer: &a,
+            header: "denied; reason=not-assignee",
+            clear: vec![],
+            hidden: hw_and_dispatch(&a),
+        },
+        Case {
+            token: &alice,
+            ticket: Some("T-1003"),
+            customer: &c,
+            header: "denied; reason=closed",
+            clear: vec![],
+            hidden: hw_and_dispatch(&c),
+        },
+        Case {
+            token: &alice,
+            ticket: Some("T-1002"),
+            customer: &a,
+            header: "denied; reason=wrong-customer",
+            clear: vec![],
+            hidden: hw_and_dispatch(&a),
+        },
+        Case {
+            token: &alice,
+            ticket: Some("T-1002"),
+            customer: &b,
+            header: "granted",
+            clear: dispatch_values(&b),
+            hidden: hardware_values(&b),
+        },
+        Case {
+            token: &alice,
+            ticket: Some("T-9999"),
+            customer: &a,
+            header: "denied; reason=unknown-ticket",
+            clear: vec![],
+            hidden: hw_and_dispatch(&a),
+        },
     ];
-    for (i, (token, ticket, customer, header, clear, hidden)) in cases.into_iter().enumerate() {
+    for (
+        i,
+        Case {
+            token,
+            ticket,
+            customer,
+            header,
+            clear,
+            hidden,
+        },
+    ) in cases.into_iter().enumerate()
+    {
         let reply = get(&client, &env, token, ticket, &customer.id).await;
         assert_eq!(reply.status, 200, "case {i}");
         let bytes = reply.all_bytes();
