@@ -129,6 +129,19 @@ impl Client {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Reply {
+        self.try_send(method, url, headers, body)
+            .await
+            .expect("response")
+    }
+
+    /// Sends a request; a connection or TLS failure is an `Err`.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<Reply, hyper_util::client::legacy::Error> {
         let mut req = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -136,16 +149,16 @@ impl Client {
         let req = req
             .body(Full::new(Bytes::from(body.to_string())))
             .expect("request");
-        let resp = self.inner.request(req).await.expect("response");
+        let resp = self.inner.request(req).await?;
         let version = resp.version();
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
-        Reply {
+        Ok(Reply {
             status: parts.status,
             headers: parts.headers,
             body,
             version,
-        }
+        })
     }
 
     /// GET with headers.

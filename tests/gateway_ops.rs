@@ -1,0 +1,156 @@
+//! Operating the gateway: admin endpoints, reload without reconnecting, and
+//! vendor-site client certificates.
+
+mod support;
+
+use support::client::tls_config;
+use support::{bearer, Client, TestEnv};
+
+async fn admin_get(env: &TestEnv, path: &str) -> (u16, String) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let req = http::Request::get(format!("{}{path}", env.admin()))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let env = TestEnv::start().await;
+    assert_eq!(admin_get(&env, "/healthz").await.0, 200);
+    let (status, body) = admin_get(&env, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let a = env.ticket_customer("T-1001").clone();
+    let reply = env
+        .h1()
+        .get(
+            &format!("{}/customers/{}", env.base(), a.id),
+            &[
+                ("authorization", &bearer(&env.alice())),
+                ("x-ticket-id", "T-1001"),
+            ],
+        )
+        .await;
+    assert!(reply.header("keyhole-disclosure").is_some());
+    let (_, metrics) = admin_get(&env, "/metrics").await;
+    assert!(metrics.contains("keyhole_disclosures_total 1"), "{metrics}");
+    assert!(metrics.contains("keyhole_requests_total{status=\"200\"} 1"));
+    assert!(
+        !metrics.contains(&a.devices[0].service_tag),
+        "metrics carry no values"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = TestEnv::start_with(support::Behaviour::Forward, |c| {
+        c.upstream.url = format!("http://{closed}")
+    })
+    .await;
+    let (status, body) = admin_get(&down, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("\"upstream\":false"), "{body}");
+}
+
+#[tokio::test]
+async fn reload_applies_a_valid_policy_and_refuses_an_invalid_one_without_reconnecting() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let url = format!("{}/customers/{}", env.base(), a.id);
+    let auth = bearer(&env.bob());
+    let client = env.h2();
+    let before = client.get(&url, &[("authorization", &auth)]).await.json();
+    assert_eq!(before["name"], a.name.as_str());
+
+    let policy = env.files.dir.join("policies/customer-records.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        text.replacen(
+            "\"name\"                            = \"pass\"",
+            "\"name\" = \"redact\"",
+            1,
+        ),
+    )
+    .unwrap();
+    env.running.gateway.reload().expect("valid policy reloads");
+    let after = client.get(&url, &[("authorization", &auth)]).await.json();
+    assert_eq!(
+        after["name"], "[redacted]",
+        "the new policy applies on the same connection"
+    );
+
+    std::fs::write(
+        &policy,
+        "[policy]\nname = \"broken\"\n[[route]]\nmethods = [\"GET\"]\npath = \"no-slash\"\n",
+    )
+    .unwrap();
+    let err = env
+        .running
+        .gateway
+        .reload()
+        .expect_err("invalid policy is refused");
+    assert!(err.to_string().contains("customer-records.toml"), "{err}");
+    let still = client.get(&url, &[("authorization", &auth)]).await.json();
+    assert_eq!(
+        still["name"], "[redacted]",
+        "the previous set keeps serving"
+    );
+}
+
+#[tokio::test]
+async fn client_certificates_must_match_the_tokens_vendor() {
+    let ca = keyhole::demo::pki::DevCa::new("vendor sites").unwrap();
+    let sites = tempfile::tempdir().unwrap();
+    let ca_path = sites.path().join("sites-ca.pem");
+    std::fs::write(&ca_path, &ca.cert_pem).unwrap();
+    let env = TestEnv::start_with(support::Behaviour::Forward, |c| {
+        c.listen.client_ca = Some(ca_path.clone());
+        c.listen.require_vendor_match = true;
+    })
+    .await;
+    let site = ca.client("northwind-support").unwrap();
+    let with_cert = Client::with_tls(
+        tls_config(
+            &env.files.ca_cert,
+            false,
+            Some((&site.cert_pem, &site.key_pem)),
+        ),
+        false,
+    );
+    let url = format!(
+        "{}/customers/{}",
+        env.base(),
+        env.ticket_customer("T-1001").id
+    );
+
+    let ok = with_cert
+        .get(&url, &[("authorization", &bearer(&env.alice()))])
+        .await;
+    assert_eq!(ok.status, 200);
+    let mismatch = with_cert
+        .get(&url, &[("authorization", &bearer(&env.bob()))])
+        .await;
+    assert_eq!(
+        (mismatch.status.as_u16(), mismatch.error_code().as_str()),
+        (403, "client-cert-vendor-mismatch")
+    );
+    let without = env
+        .h1()
+        .try_send(
+            http::Method::GET,
+            &url,
+            &[("authorization", &bearer(&env.alice()))],
+            "",
+        )
+        .await;
+    assert!(without.is_err(), "no client certificate, no TLS session");
+}
