@@ -108,18 +108,20 @@ pub fn walk(
     let mut line_no = 0u64;
     while offset < bytes.len() {
         line_no += 1;
-        let Some(len) = bytes[offset..].iter().position(|&b| b == b'\n') else {
-            walk.stop = Some(stop_at(offset, line_no, None, Problem::Torn));
-            break;
-        };
-        let line = &bytes[offset..offset + len];
         let follows = if walk.records == 0 {
             head
         } else {
             Some(walk.head)
         };
+        // A record whose bytes cannot be trusted is named by its position.
+        let position = follows.map(|h| h.seq + 1);
+        let Some(len) = bytes[offset..].iter().position(|&b| b == b'\n') else {
+            walk.stop = Some(stop_at(offset, line_no, position, Problem::Torn));
+            break;
+        };
+        let line = &bytes[offset..offset + len];
         let checked = record::check(line)
-            .map_err(|fault| (None, fault_problem(fault)))
+            .map_err(|fault| (position, fault_problem(fault)))
             .and_then(|link| {
                 chains(&link, follows, first_seq, walk.records == 0)
                     .and_then(|()| each(line, &link))
