@@ -334,7 +334,12 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
     segment::create_dir(&cfg.dir).map_err(|e| LedgerError::io("create", &cfg.dir, e))?;
     manifest::claim(&cfg.dir, &cfg.key_file, &key)?;
     let tail = tail::recover(&cfg.dir)?;
-    let checkpoints = checkpoint::Log::open(&cfg.dir, tail.head)?;
+    let mut checkpoints = checkpoint::Log::open(&cfg.dir, tail.head)?;
+    // Checkpointing at every open means a used ledger always has a checkpoint
+    // log, so `verify` can treat a missing one as tampering.
+    checkpoints
+        .write(&key, tail.head, false, &faults)
+        .map_err(|e| LedgerError::io("checkpoint", &cfg.dir.join(CHECKPOINT_FILE), e))?;
     let healthy = Arc::new(AtomicBool::new(true));
     let (tx, rx) = mpsc::channel(cfg.queue_depth);
     let limits = writer::Limits {

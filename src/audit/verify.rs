@@ -104,6 +104,16 @@ pub fn verify_with_key(dir: &Path, key: Option<&LedgerKey>) -> Result<VerifyRepo
     if report.first_bad.is_none() {
         report.first_bad = truncation(&checkpoints, head, &segments);
     }
+    if report.first_bad.is_none() && checkpoints.is_empty() && head.seq > 0 {
+        report.first_bad = Some(BadRecord {
+            seq: None,
+            file: CHECKPOINT_FILE.to_string(),
+            line: 0,
+            problem: "the checkpoint log is missing or empty, though every open writes one; \
+                      a rewritten chain cannot be ruled out"
+                .to_string(),
+        });
+    }
     Ok(report)
 }
 
