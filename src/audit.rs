@@ -11,6 +11,7 @@ mod leaked;
 mod render;
 mod stats;
 mod table;
+mod tally;
 mod verify;
 mod who_saw;
 

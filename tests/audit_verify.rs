@@ -15,6 +15,9 @@ use tempfile::TempDir;
 
 const RECORDS: u64 = 300;
 
+/// An edit to a segment's lines.
+type Edit = dyn Fn(&mut Vec<String>);
+
 /// A ledger of `RECORDS` records over several small segments.
 async fn build(root: &Path) -> LedgerConfig {
     let mut cfg = support::config(root);
@@ -132,7 +135,7 @@ async fn deleted_inserted_and_reordered_records_are_caught() {
     let (path, first, seg_lines) = layout(&cfg.dir).swap_remove(1);
     let name = path.file_name().unwrap().to_owned();
     // Each bad record is named by the seq it carries, at line 6 of the segment.
-    let edits: [(&str, Box<dyn Fn(&mut Vec<String>)>, u64); 3] = [
+    let edits: [(&str, Box<Edit>, u64); 3] = [
         ("delete", Box::new(|l| drop(l.remove(5))), first + 6),
         ("insert", Box::new(|l| l.insert(5, l[2].clone())), first + 2),
         ("reorder", Box::new(|l| l.swap(5, 6)), first + 6),

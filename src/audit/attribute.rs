@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use super::leaked::{candidates, LeakedRow, MIN_VALUE_LEN};
 use super::stats::LnFactorials;
+use super::tally::{Interner, Tally};
 use super::AuditError;
-use crate::ledger::read::{for_each_record, FieldView, RecordView};
-use crate::ledger::{EntryKind, LedgerKey};
+use crate::ledger::read::{fold_lines, reader_threads};
+use crate::ledger::LedgerKey;
 
 /// Most evidence records listed per suspect.
 const EVIDENCE_LIMIT: usize = 10;
@@ -100,8 +101,17 @@ pub fn attribute(
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
     }
-    let mut tally = Tally::new(fingerprint_rows(key, rows), rows.len());
-    for_each_record(dir, |record| tally.add(record, rows))?;
+    let fingerprints = fingerprint_rows(key, rows);
+    let partials = fold_lines(
+        dir,
+        reader_threads(),
+        || Tally::new(&fingerprints, rows.len()),
+        |tally, line| tally.add_line(line, rows),
+    )?;
+    let mut tally = Tally::new(&fingerprints, rows.len());
+    for partial in partials {
+        tally.merge(partial);
+    }
     let in_ledger: Vec<u32> = (0..rows.len() as u32)
         .filter(|&r| tally.row_records[r as usize] > 0)
         .collect();
@@ -150,105 +160,6 @@ fn fingerprint_rows(key: &LedgerKey, rows: &[LeakedRow]) -> HashMap<String, Vec<
         }
     }
     map
-}
-
-/// Names to dense ids, so the per-record work is integer arithmetic.
-#[derive(Default)]
-struct Interner {
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Interner {
-    fn id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.ids.insert(name.to_string(), id);
-        id
-    }
-}
-
-/// Everything one pass over the ledger learns.
-struct Tally {
-    fingerprints: HashMap<String, Vec<u32>>,
-    agents: Interner,
-    vendors: Interner,
-    agent_total: Vec<u64>,
-    vendor_total: Vec<u64>,
-    agent_vendor: Vec<u32>,
-    disclosures: u64,
-    /// Disclosure records matching each leaked row.
-    row_records: Vec<u32>,
-    /// First matching disclosure per (agent, row) and per (vendor, row).
-    agent_hits: HashMap<(u32, u32), Evidence>,
-    vendor_hits: HashMap<(u32, u32), Evidence>,
-}
-
-impl Tally {
-    fn new(fingerprints: HashMap<String, Vec<u32>>, rows: usize) -> Self {
-        Tally {
-            fingerprints,
-            agents: Interner::default(),
-            vendors: Interner::default(),
-            agent_total: Vec::new(),
-            vendor_total: Vec::new(),
-            agent_vendor: Vec::new(),
-            disclosures: 0,
-            row_records: vec![0; rows],
-            agent_hits: HashMap::new(),
-            vendor_hits: HashMap::new(),
-        }
-    }
-
-    fn add(&mut self, record: &RecordView<'_>, rows: &[LeakedRow]) {
-        let entry = &record.entry;
-        if entry.kind != EntryKind::Disclosure {
-            return;
-        }
-        self.disclosures += 1;
-        let agent = self.agents.id(entry.agent.as_str());
-        let vendor = self.vendors.id(entry.vendor.as_str());
-        bump(&mut self.agent_total, agent);
-        bump(&mut self.vendor_total, vendor);
-        if self.agent_vendor.len() <= agent as usize {
-            self.agent_vendor.push(vendor);
-        }
-        let mut matched: Vec<(u32, &FieldView<'_>)> = Vec::new();
-        for field in &entry.fields {
-            if let Some(holders) = self.fingerprints.get(field.fingerprint.as_str()) {
-                matched.extend(holders.iter().map(|&r| (r, field)));
-            }
-        }
-        matched.sort_by_key(|(r, _)| *r);
-        matched.dedup_by_key(|(r, _)| *r);
-        for (row, field) in matched {
-            self.row_records[row as usize] += 1;
-            let evidence = || Evidence {
-                leaked_line: rows[row as usize].line,
-                seq: record.seq,
-                time: entry.time.to_string(),
-                agent: entry.agent.to_string(),
-                ticket: entry.ticket.as_ref().map(ToString::to_string),
-                customer: field.customer.to_string(),
-                path: field.path.to_string(),
-                others: 0,
-            };
-            self.agent_hits.entry((agent, row)).or_insert_with(evidence);
-            self.vendor_hits
-                .entry((vendor, row))
-                .or_insert_with(evidence);
-        }
-    }
-}
-
-fn bump(totals: &mut Vec<u64>, id: u32) {
-    if totals.len() <= id as usize {
-        totals.resize(id as usize + 1, 0);
-    }
-    totals[id as usize] += 1;
 }
 
 /// Scores parties (agents or vendors) against the null hypothesis.

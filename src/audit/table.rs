@@ -34,11 +34,11 @@ impl Table {
         let mut out = String::new();
         for row in std::iter::once(&header).chain(&self.rows) {
             let mut line = String::new();
-            for c in 0..cols {
+            for (c, width) in widths.iter().enumerate() {
                 let text = cell(row, c);
                 line.push_str(&text);
                 if c + 1 < cols {
-                    let pad = widths[c] - text.chars().count() + 2;
+                    let pad = width - text.chars().count() + 2;
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }

@@ -167,6 +167,64 @@ pub fn for_each_record(
     Ok(stats)
 }
 
+/// Folds every complete line of every segment into per-thread states, reading
+/// segments on up to `threads` threads (segments go to whichever thread is
+/// free). Returns the states; which segment landed in which state is arbitrary,
+/// so callers merge them order-independently.
+pub fn fold_lines<T, I, F>(
+    dir: &Path,
+    threads: usize,
+    init: I,
+    each: F,
+) -> Result<Vec<T>, ReadError>
+where
+    T: Send,
+    I: Fn() -> T + Sync,
+    F: Fn(&mut T, &[u8]) + Sync,
+{
+    let segments = list_segments(dir).map_err(|source| ReadError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<T, ReadError> {
+        let mut state = init();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(segment) = segments.get(i) else {
+                return Ok(state);
+            };
+            let bytes = std::fs::read(&segment.path).map_err(|source| ReadError {
+                path: segment.path.clone(),
+                source,
+            })?;
+            for line in complete_lines(&bytes) {
+                each(&mut state, line);
+            }
+        }
+    };
+    let threads = threads.clamp(1, segments.len().max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ReadError {
+                        path: dir.to_path_buf(),
+                        source: std::io::Error::other("a reader thread failed"),
+                    })
+                })
+            })
+            .collect()
+    })
+}
+
+/// Threads worth using for a pass over the ledger.
+pub fn reader_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 /// The newline-terminated lines of `bytes`, without their newlines.
 pub fn complete_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
