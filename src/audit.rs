@@ -1,17 +1,309 @@
-//! Audit placeholder.
+//! The security team's view of the ledger: `keyhole audit verify | who-saw |
+//! agent | attribute`.
+//!
+//! Each command is a library function returning a plain struct ([`verify`],
+//! [`who_saw`], [`agent_history`], [`attribute`]); [`run`] only picks one and
+//! formats its result as a table or as JSON.
+
+mod agent;
+mod attribute;
+mod leaked;
+mod render;
+mod stats;
+mod table;
+mod tally;
+mod verify;
+mod who_saw;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::ledger::{KeyError, LedgerKey, Manifest, ReadError};
+
+pub use agent::{agent_history, AgentRecord};
+pub use attribute::{attribute, Attribution, Evidence, Suspect};
+pub use leaked::{candidates, parse_leaked, LeakedRow};
+pub use verify::{verify, verify_with_key, BadRecord, VerifyReport};
+pub use who_saw::{who_saw, Sighting};
+
+/// A command-line value that may be customer data: parsed like a string, but
+/// never shown by `Debug`, so logging the parsed command cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(pub String);
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sensitive(..)")
+    }
+}
+
+impl FromStr for Sensitive {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Sensitive(s.to_string()))
+    }
+}
+
+/// `keyhole audit <command>`.
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Verify the chain.
+    /// Check the whole chain and its checkpoints; exit 1 naming the first bad record.
     Verify {
         /// Ledger directory.
-        dir: std::path::PathBuf,
+        dir: PathBuf,
+        /// Ledger key file (default: the one named in the ledger's manifest).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every clear disclosure of a value: agent, vendor, ticket, time.
+    WhoSaw {
+        /// Ledger directory.
+        dir: PathBuf,
+        /// The value to look for; `-` reads it from stdin (keeps it out of `ps`).
+        #[arg(long)]
+        value: Sensitive,
+        /// Ledger key file (default: the one named in the ledger's manifest).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One agent's disclosures and denials.
+    Agent {
+        /// Ledger directory.
+        dir: PathBuf,
+        /// Agent id.
+        #[arg(long)]
+        agent: String,
+        /// Only records at or after this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rank agents and vendors by how well their disclosures explain a leaked list.
+    Attribute {
+        /// Ledger directory.
+        dir: PathBuf,
+        /// The leaked list: CSV (service tag, express service code, phone, email,
+        /// name, address...) or one value a line.
+        #[arg(long)]
+        leaked: PathBuf,
+        /// Ledger key file (default: the one named in the ledger's manifest).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How many agents and vendors to show.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
     },
 }
-/// Audit errors.
+
+/// Why an audit command could not run. Never carries a looked-up value.
 #[derive(Debug, thiserror::Error)]
-#[error("audit")]
-pub struct AuditError;
-/// Runs an audit command.
-pub fn run(_cmd: AuditCommand) -> Result<std::process::ExitCode, AuditError> {
-    Err(AuditError)
+pub enum AuditError {
+    /// The ledger directory does not exist.
+    #[error("ledger directory {0} does not exist")]
+    NoLedger(PathBuf),
+    /// Reading segments failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The key file could not be used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// No `--key` and no manifest naming one.
+    #[error("{0} has no manifest naming its key; pass --key FILE")]
+    NoKey(PathBuf),
+    /// The manifest or checkpoint log could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The key given is not the ledger's key.
+    #[error("key {found} is not this ledger's key ({expected}); fingerprints would not match")]
+    KeyMismatch {
+        /// Key id in the manifest.
+        expected: String,
+        /// Key id of the key given.
+        found: String,
+    },
+    /// `--since` could not be parsed.
+    #[error("--since {0:?} is neither RFC 3339 nor YYYY-MM-DD")]
+    BadSince(String),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(io::Error),
+}
+
+/// Runs one audit command, printing its result to stdout. `Verify` returns exit
+/// code 1 when the ledger is damaged.
+pub fn run(cmd: AuditCommand) -> Result<ExitCode, AuditError> {
+    let mut out = io::stdout().lock();
+    run_to(cmd, &mut out)
+}
+
+/// [`run`], writing to `out`.
+pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditError> {
+    let text = match cmd {
+        AuditCommand::Verify { dir, key, json } => {
+            let key = match key {
+                Some(path) => Some(load_key(&dir, Some(&path))?),
+                None => load_key(&dir, None).ok(),
+            };
+            let report = verify_with_key(&dir, key.as_ref())?;
+            let code = if report.ok() { 0 } else { 1 };
+            let text = render::verify(&dir, &report, json);
+            write_out(out, &text)?;
+            return Ok(ExitCode::from(code));
+        }
+        AuditCommand::WhoSaw {
+            dir,
+            value,
+            key,
+            json,
+        } => {
+            let key = load_key(&dir, key.as_deref())?;
+            let value = read_value(value)?;
+            render::sightings(&who_saw(&dir, &key, &value)?, json)
+        }
+        AuditCommand::Agent {
+            dir,
+            agent,
+            since,
+            json,
+        } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            render::history(&agent_history(&dir, &agent, since)?, json)
+        }
+        AuditCommand::Attribute {
+            dir,
+            leaked,
+            key,
+            json,
+            top,
+        } => {
+            let key = load_key(&dir, key.as_deref())?;
+            let text = std::fs::read_to_string(&leaked).map_err(|source| AuditError::Io {
+                path: leaked.clone(),
+                source,
+            })?;
+            let rows = parse_leaked(&text);
+            render::attribution(&attribute(&dir, &key, &rows, top)?, json)
+        }
+    };
+    write_out(out, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), AuditError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(AuditError::Output)
+}
+
+fn read_value(value: Sensitive) -> Result<String, AuditError> {
+    if value.0 != "-" {
+        return Ok(value.0);
+    }
+    let mut line = String::new();
+    io::stdin()
+        .read_line(&mut line)
+        .map_err(|source| AuditError::Io {
+            path: PathBuf::from("<stdin>"),
+            source,
+        })?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// The ledger key: `key` if given, else the file the manifest names. Refuses a
+/// key whose id differs from the manifest's.
+pub fn load_key(dir: &Path, key: Option<&Path>) -> Result<LedgerKey, AuditError> {
+    if !dir.is_dir() {
+        return Err(AuditError::NoLedger(dir.to_path_buf()));
+    }
+    let manifest = Manifest::read(dir).map_err(|source| AuditError::Io {
+        path: dir.join(crate::ledger::MANIFEST_FILE),
+        source,
+    })?;
+    let loaded = match (key, &manifest) {
+        (Some(path), _) => LedgerKey::load(path)?,
+        (None, Some(m)) => LedgerKey::load(&m.key_file)?,
+        (None, None) => return Err(AuditError::NoKey(dir.to_path_buf())),
+    };
+    if let Some(m) = manifest.filter(|m| m.key_id != loaded.id()) {
+        return Err(AuditError::KeyMismatch {
+            expected: m.key_id,
+            found: loaded.id().to_string(),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Parses `--since`: RFC 3339, or a bare date meaning midnight UTC.
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, AuditError> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| AuditError::BadSince(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_rfc3339_and_dates() {
+        let t = parse_since("2025-03-01T12:00:00+02:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2025-03-01T10:00:00+00:00");
+        let d = parse_since("2025-03-01").unwrap();
+        assert_eq!(d.to_rfc3339(), "2025-03-01T00:00:00+00:00");
+        assert!(matches!(
+            parse_since("last week"),
+            Err(AuditError::BadSince(_))
+        ));
+    }
+
+    #[test]
+    fn sensitive_values_do_not_show_in_debug() {
+        let cmd = AuditCommand::WhoSaw {
+            dir: PathBuf::from("ledger"),
+            value: Sensitive("555-010-2233".into()),
+            key: None,
+            json: false,
+        };
+        assert!(!format!("{cmd:?}").contains("555"));
+    }
+
+    #[test]
+    fn commands_parse_from_the_command_line() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: AuditCommand,
+        }
+        let cli = Cli::try_parse_from(["audit", "who-saw", "d", "--value", "x", "--json"]).unwrap();
+        assert!(matches!(cli.cmd, AuditCommand::WhoSaw { json: true, .. }));
+        let cli = Cli::try_parse_from(["audit", "attribute", "d", "--leaked", "f"]).unwrap();
+        assert!(matches!(cli.cmd, AuditCommand::Attribute { top: 10, .. }));
+    }
 }

@@ -1,78 +1,390 @@
-//! Ledger placeholder.
-#![allow(missing_docs, dead_code)]
+//! The disclosure ledger: an append-only, hash-chained, fsync'd record of every
+//! response that revealed a sensitive value in the clear, and of the denials that
+//! matter.
+//!
+//! # On disk
+//!
+//! A ledger directory holds:
+//!
+//! - `seg-<first seq, 20 digits>.jsonl`: segments, one record per line (see
+//!   [`record`]). Each record carries the SHA-256 of the previous one, across
+//!   segment boundaries too, so removing, inserting or reordering anything breaks
+//!   the chain.
+//! - `checkpoints.jsonl`: HMAC-keyed statements "the chain head was seq N with hash
+//!   H", so a rewritten chain or a truncated tail is caught (see [`checkpoint`]).
+//! - `manifest.json`: where the ledger key lives and its id, never the key itself
+//!   (see [`manifest`]).
+//! - `quarantine/`: torn tails cut off after a crash, kept for inspection.
+//!
+//! # Durability
+//!
+//! [`Ledger::append`] hands the record to one writer thread that writes every record
+//! queued so far as a single batch and fsyncs once (group commit); `append` returns
+//! only after that fsync. A failed write or fsync marks the ledger unhealthy: every
+//! append fails fast with [`LedgerError::Unavailable`] until a background recovery
+//! has truncated the unacknowledged bytes, fsync'd, and written a checkpoint.
+
+mod checkpoint;
+mod entry;
+mod faults;
+mod key;
+mod manifest;
+pub mod read;
+pub mod record;
+mod scan;
+mod segment;
+mod tail;
+mod writer;
+
 use std::path::{Path, PathBuf};
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{resolve_path, Invalid};
+
+pub use checkpoint::{Checkpoint, CHECKPOINT_FILE};
+pub use entry::{Entry, EntryKind, FieldDisclosure};
+pub use faults::Faults;
+pub use key::{generate_key_file, normalize, KeyError, LedgerKey};
+pub use manifest::{Manifest, MANIFEST_FILE};
+pub use read::ReadError;
+pub use scan::{walk as scan_segment, Break, Head, Problem, Walk};
+pub use segment::{list_segments, segment_name, SegmentFile, QUARANTINE_DIR};
+
+use writer::{Command, Writer};
+
+/// Response header that carries the ledger record id (its seq) of a disclosure.
+pub const RECORD_ID_HEADER: &str = "keyhole-ledger-record";
+
+/// The `[ledger]` section of the config.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LedgerConfig {
+    /// Directory holding segments, checkpoints and the manifest.
     pub dir: PathBuf,
+    /// File holding the 32-byte ledger key as hex text.
     pub key_file: PathBuf,
+    /// A segment is closed and a new one started once it reaches this size.
     pub segment_bytes: u64,
+    /// How often the chain head is checkpointed while records arrive.
     pub checkpoint_interval_secs: u64,
+    /// Most records written under one fsync.
+    pub max_batch: usize,
+    /// Appends that may wait for the writer before callers are held back.
+    pub queue_depth: usize,
+    /// Pause between recovery attempts after a write or fsync failure.
+    pub recovery_interval_ms: u64,
 }
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            dir: PathBuf::from("ledger"),
+            key_file: PathBuf::from("keys/ledger.key"),
+            segment_bytes: 64 * 1024 * 1024,
+            checkpoint_interval_secs: 60,
+            max_batch: 8192,
+            queue_depth: 65_536,
+            recovery_interval_ms: 2000,
+        }
+    }
+}
+
 impl LedgerConfig {
+    /// Makes relative paths relative to `base` (the config file's directory).
     pub fn resolve_paths(&mut self, base: &Path) {
-        self.dir = crate::config::resolve_path(base, &self.dir);
-        self.key_file = crate::config::resolve_path(base, &self.key_file);
+        self.dir = resolve_path(base, &self.dir);
+        self.key_file = resolve_path(base, &self.key_file);
     }
-    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
+
+    /// Refuses values the ledger cannot work with.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(Invalid::new("ledger.dir", "must not be empty"));
+        }
+        if self.key_file.as_os_str().is_empty() {
+            return Err(Invalid::new("ledger.key_file", "must not be empty"));
+        }
+        check_range("ledger.segment_bytes", self.segment_bytes, 4096, 1 << 40)?;
+        check_range(
+            "ledger.checkpoint_interval_secs",
+            self.checkpoint_interval_secs,
+            1,
+            86_400,
+        )?;
+        check_range("ledger.max_batch", self.max_batch as u64, 1, 1_000_000)?;
+        check_range("ledger.queue_depth", self.queue_depth as u64, 1, 10_000_000)?;
+        check_range(
+            "ledger.recovery_interval_ms",
+            self.recovery_interval_ms,
+            10,
+            600_000,
+        )
+    }
+}
+
+fn check_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), Invalid> {
+    if (min..=max).contains(&value) {
         Ok(())
+    } else {
+        Err(Invalid::new(
+            key,
+            format!("{value} is outside {min}..={max}"),
+        ))
     }
 }
-pub fn generate_key_file(path: &Path) -> std::io::Result<()> {
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p)?;
-    }
-    std::fs::write(path, "00")
-}
+
+/// Why the ledger could not open, append or checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("ledger unavailable")]
+    /// A write or fsync failed and recovery has not succeeded yet: nothing may be
+    /// disclosed (maps to 503).
+    #[error("ledger unavailable: a write or fsync failed and recovery has not succeeded yet")]
     Unavailable,
+    /// The ledger was shut down (maps to 503 too).
+    #[error("ledger is shut down")]
+    Closed,
+    /// The ledger key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The directory already belongs to a different key, so fingerprints and
+    /// checkpoints would not line up.
+    #[error(
+        "ledger {dir} was created with key id {expected}, but the configured key has id {found}"
+    )]
+    KeyMismatch {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// Key id recorded in the manifest.
+        expected: String,
+        /// Key id of the configured key file.
+        found: String,
+    },
+    /// The chain on disk is damaged somewhere other than a torn final record;
+    /// appending to it would hide the damage.
+    #[error("ledger segment {segment} is damaged at line {}: {}; run `keyhole audit verify`", .at.line, .at.problem)]
+    Corrupt {
+        /// The damaged segment file.
+        segment: PathBuf,
+        /// Where and how.
+        at: Break,
+    },
+    /// The chain ends below a checkpoint: records were removed from the tail.
+    #[error("ledger ends at seq {last} but a checkpoint covers seq {checkpoint}; run `keyhole audit verify`")]
+    Truncated {
+        /// Last seq on disk.
+        last: u64,
+        /// Highest checkpointed seq.
+        checkpoint: u64,
+    },
+    /// A file operation failed while opening.
+    #[error("ledger {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 }
+
+impl LedgerError {
+    /// True for the errors that mean "cannot log right now, so do not disclose".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, LedgerError::Unavailable | LedgerError::Closed)
+    }
+
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
+        LedgerError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Handle to an open ledger; cheap to clone, all clones share one writer.
 #[derive(Clone)]
-pub struct Ledger;
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    Disclosure,
-    Denial,
+pub struct Ledger {
+    inner: Arc<Inner>,
 }
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub kind: EntryKind,
-    pub reason: Option<String>,
-    pub time: chrono::DateTime<chrono::Utc>,
-    pub agent: String,
-    pub vendor: String,
-    pub ticket: Option<String>,
-    pub customers: Vec<String>,
-    pub method: String,
-    pub route: String,
-    pub request_id: String,
-    pub client: String,
-    pub fields: Vec<FieldDisclosure>,
+
+struct Inner {
+    tx: mpsc::Sender<Command>,
+    key: LedgerKey,
+    healthy: Arc<AtomicBool>,
+    dir: PathBuf,
 }
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldDisclosure {
-    pub customer: String,
-    pub path: String,
-    pub class: String,
-    pub fingerprint: String,
-}
+
 impl Ledger {
-    pub async fn open(_cfg: &LedgerConfig) -> Result<Ledger, LedgerError> {
-        Ok(Ledger)
+    /// Opens (or creates) the ledger: loads the key, checks the manifest,
+    /// quarantines a torn tail left by a crash, and starts the writer.
+    pub async fn open(cfg: &LedgerConfig) -> Result<Ledger, LedgerError> {
+        Self::open_with_faults(cfg, Arc::new(Faults::default())).await
     }
+
+    /// Test hook: like [`Ledger::open`], but the writer consults `faults` before
+    /// every write and fsync, so tests can make the disk fail and heal on demand.
+    pub async fn open_with_faults(
+        cfg: &LedgerConfig,
+        faults: Arc<Faults>,
+    ) -> Result<Ledger, LedgerError> {
+        let cfg = cfg.clone();
+        let task = tokio::task::spawn_blocking(move || prepare(&cfg, faults));
+        let (writer, tx, key, healthy, dir, interval) = task
+            .await
+            .map_err(|e| LedgerError::io("open", Path::new("."), std::io::Error::other(e)))??;
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| LedgerError::io("start writer for", &dir, e))?;
+        spawn_checkpoint_ticker(tx.downgrade(), interval);
+        let inner = Inner {
+            tx,
+            key,
+            healthy,
+            dir,
+        };
+        Ok(Ledger {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Hex HMAC-SHA256 of [`normalize`]d `value` under the ledger key.
     pub fn fingerprint(&self, value: &str) -> String {
-        format!("fp{}", value.len())
+        self.inner.key.fingerprint(value)
     }
-    pub async fn append(&self, _e: Entry) -> Result<u64, LedgerError> {
-        Ok(1)
+
+    /// The ledger key's public id (as recorded in the manifest).
+    pub fn key_id(&self) -> &str {
+        self.inner.key.id()
     }
+
+    /// The ledger directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Appends `entry` and returns its seq once the record is fsync'd.
+    pub async fn append(&self, entry: Entry) -> Result<u64, LedgerError> {
+        if !self.is_healthy() {
+            return Err(LedgerError::Unavailable);
+        }
+        // Serialising here spreads the work over the runtime's threads; the
+        // writer only frames, hashes and writes.
+        let entry_json = entry.to_json();
+        let (reply, answer) = oneshot::channel();
+        let cmd = Command::Append { entry_json, reply };
+        self.inner
+            .tx
+            .send(cmd)
+            .await
+            .map_err(|_| LedgerError::Closed)?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// False from a write or fsync failure until recovery has succeeded.
     pub fn is_healthy(&self) -> bool {
-        true
+        self.inner.healthy.load(Ordering::Acquire)
     }
+
+    /// Writes an HMAC-keyed checkpoint of the durable chain head now.
     pub async fn checkpoint(&self) -> Result<(), LedgerError> {
-        Ok(())
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Checkpoint { reply })
+            .await
+            .map_err(|_| LedgerError::Closed)?;
+        answer.await.map_err(|_| LedgerError::Closed)?
     }
-    pub async fn shutdown(&self) {}
+
+    /// Writes what is queued, fsyncs, checkpoints and stops the writer. Later
+    /// appends fail with [`LedgerError::Closed`]. Calling it twice is harmless.
+    pub async fn shutdown(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = answer.await;
+        }
+    }
+}
+
+type Prepared = (
+    Writer,
+    mpsc::Sender<Command>,
+    LedgerKey,
+    Arc<AtomicBool>,
+    PathBuf,
+    Duration,
+);
+
+/// The blocking part of opening: key, directory, manifest, tail recovery.
+fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerError> {
+    let key = LedgerKey::load(&cfg.key_file)?;
+    segment::create_dir(&cfg.dir).map_err(|e| LedgerError::io("create", &cfg.dir, e))?;
+    manifest::claim(&cfg.dir, &cfg.key_file, &key)?;
+    let tail = tail::recover(&cfg.dir)?;
+    let mut checkpoints = checkpoint::Log::open(&cfg.dir, tail.head)?;
+    // Checkpointing at every open means a used ledger always has a checkpoint
+    // log, so `verify` can treat a missing one as tampering.
+    checkpoints
+        .write(&key, tail.head, false, &faults)
+        .map_err(|e| LedgerError::io("checkpoint", &cfg.dir.join(CHECKPOINT_FILE), e))?;
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (tx, rx) = mpsc::channel(cfg.queue_depth);
+    let limits = writer::Limits {
+        segment_bytes: cfg.segment_bytes,
+        max_batch: cfg.max_batch,
+        recovery_interval: Duration::from_millis(cfg.recovery_interval_ms),
+    };
+    let parts = writer::Parts {
+        dir: cfg.dir.clone(),
+        limits,
+        key: key.clone(),
+        faults,
+        healthy: healthy.clone(),
+        rx,
+        tail,
+        checkpoints,
+    };
+    let interval = Duration::from_secs(cfg.checkpoint_interval_secs);
+    Ok((
+        Writer::new(parts),
+        tx,
+        key,
+        healthy,
+        cfg.dir.clone(),
+        interval,
+    ))
+}
+
+/// Asks the writer for a checkpoint every `interval` for as long as any `Ledger`
+/// handle is alive (the weak sender does not keep the writer running).
+fn spawn_checkpoint_ticker(weak: mpsc::WeakSender<Command>, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(tx) = weak.upgrade() else { break };
+            let (reply, answer) = oneshot::channel();
+            if tx.send(Command::Checkpoint { reply }).await.is_err() {
+                break;
+            }
+            drop(tx);
+            if let Ok(Err(e)) = answer.await {
+                tracing::warn!(error = %e, "periodic ledger checkpoint failed");
+            }
+        }
+    });
 }

@@ -1,0 +1,273 @@
+//! `audit attribute`: which agents and vendors explain a leaked list.
+//!
+//! Each leaked row (one customer record in the leak) is fingerprinted and
+//! matched against every clear disclosure. For each agent (and vendor) we count
+//! the rows it saw, how many of those few others saw, and how surprising that
+//! count is if the agent had nothing to do with the leak: under that null
+//! hypothesis a row disclosed `d` times was seen by an agent holding share `s`
+//! of all disclosures with probability `1 - (1 - s)^d`, so the count is roughly
+//! binomial, and the score is `-log10` of its upper tail. A leaker sees nearly
+//! every leaked row that is in the ledger however small its share; a busy agent
+//! who merely shares customers sees about as many as its share predicts.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::leaked::{candidates, LeakedRow, MIN_VALUE_LEN};
+use super::stats::LnFactorials;
+use super::tally::{Interner, Tally};
+use super::AuditError;
+use crate::ledger::read::{fold_lines, reader_threads};
+use crate::ledger::LedgerKey;
+
+/// Most evidence records listed per suspect.
+const EVIDENCE_LIMIT: usize = 10;
+
+/// The result of an attribution.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attribution {
+    /// Rows in the leaked list.
+    pub leaked_rows: usize,
+    /// Rows at least one disclosure matches.
+    pub rows_in_ledger: usize,
+    /// Disclosure records examined.
+    pub disclosures: u64,
+    /// Agents that saw any leaked row, best explanation first.
+    pub agents: Vec<Suspect>,
+    /// Vendors likewise.
+    pub vendors: Vec<Suspect>,
+}
+
+/// An agent or vendor and how well it explains the leak.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suspect {
+    /// Agent id or vendor name.
+    pub name: String,
+    /// For agents, their vendor.
+    pub vendor: Option<String>,
+    /// Its disclosure records.
+    pub disclosures: u64,
+    /// Its share of all disclosure records.
+    pub share: f64,
+    /// Leaked rows it saw in the clear.
+    pub saw: usize,
+    /// Of those, rows no other agent (vendor) saw.
+    pub exclusive: usize,
+    /// Sum over the rows it saw of 1 / (agents that saw the row).
+    pub weighted: f64,
+    /// Rows it would be expected to have seen if unrelated to the leak.
+    pub expected: f64,
+    /// `log10` of the chance of seeing at least `saw` rows if unrelated.
+    pub log10_p: f64,
+    /// `-log10_p`: higher means a better explanation.
+    pub score: f64,
+    /// `strong` (p < 1e-6), `moderate` (< 1e-3), `weak` (< 0.05) or `none`.
+    pub confidence: &'static str,
+    /// Supporting records, rows seen by fewest others first.
+    pub evidence: Vec<Evidence>,
+}
+
+/// A disclosure that matches a leaked row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    /// Line of the row in the leaked file.
+    pub leaked_line: usize,
+    /// Record id.
+    pub seq: u64,
+    /// When.
+    pub time: String,
+    /// Who.
+    pub agent: String,
+    /// Ticket worked under.
+    pub ticket: Option<String>,
+    /// Whose record.
+    pub customer: String,
+    /// Which field matched.
+    pub path: String,
+    /// How many others (agents, or vendors) also saw this row.
+    pub others: usize,
+}
+
+/// Ranks agents and vendors by how well their clear disclosures explain `rows`,
+/// keeping the best `top` of each.
+pub fn attribute(
+    dir: &Path,
+    key: &LedgerKey,
+    rows: &[LeakedRow],
+    top: usize,
+) -> Result<Attribution, AuditError> {
+    if !dir.is_dir() {
+        return Err(AuditError::NoLedger(dir.to_path_buf()));
+    }
+    let fingerprints = fingerprint_rows(key, rows);
+    let partials = fold_lines(
+        dir,
+        reader_threads(),
+        || Tally::new(&fingerprints, rows.len()),
+        |tally, line| tally.add_line(line, rows),
+    )?;
+    let mut tally = Tally::new(&fingerprints, rows.len());
+    for partial in partials {
+        tally.merge(partial);
+    }
+    let in_ledger: Vec<u32> = (0..rows.len() as u32)
+        .filter(|&r| tally.row_records[r as usize] > 0)
+        .collect();
+    let ranker = Ranker {
+        lnf: LnFactorials::new(in_ledger.len() as u64),
+        in_ledger: &in_ledger,
+        row_records: &tally.row_records,
+        disclosures: tally.disclosures,
+        top,
+    };
+    let agent_vendor: Vec<Option<String>> = tally
+        .agent_vendor
+        .iter()
+        .map(|&v| Some(tally.vendors.names[v as usize].clone()))
+        .collect();
+    let agents = ranker.rank(
+        &tally.agents,
+        &tally.agent_total,
+        &tally.agent_hits,
+        &agent_vendor,
+    );
+    let vendors = ranker.rank(&tally.vendors, &tally.vendor_total, &tally.vendor_hits, &[]);
+    Ok(Attribution {
+        leaked_rows: rows.len(),
+        rows_in_ledger: in_ledger.len(),
+        disclosures: tally.disclosures,
+        agents,
+        vendors,
+    })
+}
+
+/// Fingerprint -> leaked rows holding a value with that fingerprint.
+fn fingerprint_rows(key: &LedgerKey, rows: &[LeakedRow]) -> HashMap<String, Vec<u32>> {
+    let mut map: HashMap<String, Vec<u32>> = HashMap::new();
+    for (r, row) in rows.iter().enumerate() {
+        for value in &row.values {
+            for n in candidates(value)
+                .iter()
+                .filter(|n| n.len() >= MIN_VALUE_LEN)
+            {
+                let holders = map.entry(key.fingerprint_normalized(n)).or_default();
+                if holders.last() != Some(&(r as u32)) {
+                    holders.push(r as u32);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// Scores parties (agents or vendors) against the null hypothesis.
+struct Ranker<'a> {
+    lnf: LnFactorials,
+    in_ledger: &'a [u32],
+    row_records: &'a [u32],
+    disclosures: u64,
+    top: usize,
+}
+
+impl Ranker<'_> {
+    fn rank(
+        &self,
+        parties: &Interner,
+        totals: &[u64],
+        hits: &HashMap<(u32, u32), Evidence>,
+        vendor_of: &[Option<String>],
+    ) -> Vec<Suspect> {
+        let mut row_parties: HashMap<u32, usize> = HashMap::new();
+        let mut seen: Vec<Vec<(u32, &Evidence)>> = vec![Vec::new(); parties.names.len()];
+        for (&(party, row), evidence) in hits {
+            *row_parties.entry(row).or_default() += 1;
+            seen[party as usize].push((row, evidence));
+        }
+        let mut out: Vec<Suspect> = seen
+            .into_iter()
+            .enumerate()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(party, rows)| {
+                let name = parties.names[party].clone();
+                let vendor = vendor_of.get(party).cloned().flatten();
+                self.suspect(name, vendor, totals[party], rows, &row_parties)
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.saw.cmp(&a.saw))
+                .then(a.name.cmp(&b.name))
+        });
+        out.truncate(self.top);
+        out
+    }
+
+    fn suspect(
+        &self,
+        name: String,
+        vendor: Option<String>,
+        total: u64,
+        rows: Vec<(u32, &Evidence)>,
+        row_parties: &HashMap<u32, usize>,
+    ) -> Suspect {
+        let share = total as f64 / self.disclosures.max(1) as f64;
+        let p = self.null_probability(share);
+        let m = self.in_ledger.len() as u64;
+        let saw = rows.len();
+        let log10_p = self.lnf.log10_tail(m, saw as u64, p);
+        let mut evidence: Vec<Evidence> = rows
+            .iter()
+            .map(|&(row, e)| Evidence {
+                others: row_parties.get(&row).map_or(0, |n| n.saturating_sub(1)),
+                ..e.clone()
+            })
+            .collect();
+        let exclusive = evidence.iter().filter(|e| e.others == 0).count();
+        let weighted = evidence.iter().map(|e| 1.0 / (e.others + 1) as f64).sum();
+        evidence.sort_by_key(|e| (e.others, e.seq));
+        evidence.truncate(EVIDENCE_LIMIT);
+        Suspect {
+            name,
+            vendor,
+            disclosures: total,
+            share,
+            saw,
+            exclusive,
+            weighted,
+            expected: p * m as f64,
+            log10_p,
+            score: -log10_p,
+            confidence: confidence(log10_p),
+            evidence,
+        }
+    }
+
+    /// Mean over the leaked rows in the ledger of `1 - (1 - share)^d`.
+    fn null_probability(&self, share: f64) -> f64 {
+        if self.in_ledger.is_empty() {
+            return 0.0;
+        }
+        let ln_miss = (-share).ln_1p();
+        let sum: f64 = self
+            .in_ledger
+            .iter()
+            .map(|&r| -(self.row_records[r as usize] as f64 * ln_miss).exp_m1())
+            .sum();
+        sum / self.in_ledger.len() as f64
+    }
+}
+
+fn confidence(log10_p: f64) -> &'static str {
+    if log10_p < -6.0 {
+        "strong"
+    } else if log10_p < -3.0 {
+        "moderate"
+    } else if log10_p < -1.3 {
+        "weak"
+    } else {
+        "none"
+    }
+}

@@ -1,0 +1,183 @@
+//! Formatting audit results: a readable table by default, JSON with `--json`.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::table::Table;
+use super::{AgentRecord, Attribution, Sighting, Suspect, VerifyReport};
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+    text.push('\n');
+    text
+}
+
+fn opt(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "-".into())
+}
+
+/// `audit verify` output.
+pub fn verify(dir: &Path, report: &VerifyReport, json: bool) -> String {
+    if json {
+        return to_json(report);
+    }
+    let mut out = String::new();
+    let status = if report.ok() { "OK" } else { "BAD" };
+    let _ = writeln!(out, "ledger {}: {status}", dir.display());
+    if let Some(bad) = &report.first_bad {
+        let seq = bad.seq.map_or_else(|| "?".into(), |s| s.to_string());
+        let _ = writeln!(
+            out,
+            "first bad record: seq {seq} ({} line {}): {}",
+            bad.file, bad.line, bad.problem
+        );
+    }
+    let auth = if report.checkpoints_authenticated {
+        "authenticated"
+    } else {
+        "NOT authenticated: no key"
+    };
+    let last_cp = report
+        .last_checkpoint
+        .map_or_else(|| "none".into(), |s| format!("seq {s}"));
+    let _ = writeln!(out, "segments      {}", report.segments);
+    let _ = writeln!(
+        out,
+        "records       {} good (last seq {})",
+        report.records, report.last_seq
+    );
+    let _ = writeln!(out, "head          {}", report.head);
+    let _ = writeln!(
+        out,
+        "checkpoints   {} ({auth}), last at {last_cp}",
+        report.checkpoints
+    );
+    if report.unfinished_tail_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "unfinished    {} bytes of an interrupted write; cut off at the next start",
+            report.unfinished_tail_bytes
+        );
+    }
+    let _ = writeln!(out, "quarantined   {} torn tail(s)", report.quarantined);
+    out
+}
+
+/// `audit who-saw` output.
+pub fn sightings(found: &[Sighting], json: bool) -> String {
+    if json {
+        return to_json(found);
+    }
+    let mut t = Table::new(&[
+        "seq", "time", "agent", "vendor", "ticket", "customer", "field", "route",
+    ]);
+    for s in found {
+        t.row(vec![
+            s.seq.to_string(),
+            s.time.clone(),
+            s.agent.clone(),
+            s.vendor.clone(),
+            opt(&s.ticket),
+            s.customer.clone(),
+            s.path.clone(),
+            s.route.clone(),
+        ]);
+    }
+    format!("{} clear disclosure(s)\n{}", found.len(), t.render())
+}
+
+/// `audit agent` output.
+pub fn history(records: &[AgentRecord], json: bool) -> String {
+    if json {
+        return to_json(records);
+    }
+    let mut t = Table::new(&[
+        "seq",
+        "time",
+        "kind",
+        "ticket",
+        "customers",
+        "route",
+        "fields",
+    ]);
+    for r in records {
+        let kind = match &r.reason {
+            Some(reason) => format!("denial:{reason}"),
+            None => serde_json::to_value(r.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        t.row(vec![
+            r.seq.to_string(),
+            r.time.clone(),
+            kind,
+            opt(&r.ticket),
+            r.customers.join(" "),
+            format!("{} {}", r.method, r.route),
+            r.fields.join(" "),
+        ]);
+    }
+    format!("{} record(s)\n{}", records.len(), t.render())
+}
+
+/// `audit attribute` output.
+pub fn attribution(result: &Attribution, json: bool) -> String {
+    if json {
+        return to_json(result);
+    }
+    let mut out = format!(
+        "leaked rows {}, found in the ledger {}, disclosures examined {}\n\nAGENTS\n",
+        result.leaked_rows, result.rows_in_ledger, result.disclosures
+    );
+    out.push_str(&suspects(&result.agents));
+    out.push_str("\nVENDORS\n");
+    out.push_str(&suspects(&result.vendors));
+    for s in result.agents.iter().take(3) {
+        let _ = writeln!(out, "\nevidence for agent {}:", s.name);
+        for e in &s.evidence {
+            let _ = writeln!(
+                out,
+                "  seq {} {} ticket {} customer {} {} (leaked line {}, {} other agent(s) saw it)",
+                e.seq,
+                e.time,
+                opt(&e.ticket),
+                e.customer,
+                e.path,
+                e.leaked_line,
+                e.others
+            );
+        }
+    }
+    out
+}
+
+fn suspects(list: &[Suspect]) -> String {
+    let mut t = Table::new(&[
+        "rank",
+        "name",
+        "vendor",
+        "saw",
+        "exclusive",
+        "expected",
+        "share",
+        "score",
+        "confidence",
+    ]);
+    for (i, s) in list.iter().enumerate() {
+        t.row(vec![
+            (i + 1).to_string(),
+            s.name.clone(),
+            opt(&s.vendor),
+            s.saw.to_string(),
+            s.exclusive.to_string(),
+            format!("{:.1}", s.expected),
+            format!("{:.2}%", s.share * 100.0),
+            format!("{:.1}", s.score),
+            s.confidence.to_string(),
+        ]);
+    }
+    t.render()
+}

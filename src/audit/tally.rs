@@ -1,0 +1,194 @@
+//! One pass of attribution over (part of) the ledger: per-agent and per-vendor
+//! disclosure counts, and the disclosures that match leaked rows. Each reader
+//! thread fills its own tally; they are merged afterwards.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::attribute::Evidence;
+use super::leaked::LeakedRow;
+use crate::ledger::read::Text;
+use crate::ledger::EntryKind;
+
+/// Names to dense ids, so the per-record work is integer arithmetic.
+#[derive(Default)]
+pub(super) struct Interner {
+    ids: HashMap<String, u32>,
+    pub(super) names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// Only what attribution reads of a record; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct LeanRecord<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    entry: LeanEntry<'a>,
+}
+
+#[derive(Deserialize)]
+struct LeanEntry<'a> {
+    kind: EntryKind,
+    #[serde(borrow)]
+    time: Text<'a>,
+    #[serde(borrow)]
+    agent: Text<'a>,
+    #[serde(borrow)]
+    vendor: Text<'a>,
+    #[serde(borrow, default)]
+    ticket: Option<Text<'a>>,
+    #[serde(borrow)]
+    fields: Vec<LeanField<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LeanField<'a> {
+    #[serde(borrow)]
+    customer: Text<'a>,
+    #[serde(borrow)]
+    path: Text<'a>,
+    #[serde(borrow)]
+    fingerprint: Text<'a>,
+}
+
+/// Everything a pass over (part of) the ledger learns.
+pub(super) struct Tally<'f> {
+    fingerprints: &'f HashMap<String, Vec<u32>>,
+    pub(super) agents: Interner,
+    pub(super) vendors: Interner,
+    pub(super) agent_total: Vec<u64>,
+    pub(super) vendor_total: Vec<u64>,
+    pub(super) agent_vendor: Vec<u32>,
+    pub(super) disclosures: u64,
+    /// Disclosure records matching each leaked row.
+    pub(super) row_records: Vec<u32>,
+    /// Earliest matching disclosure per (agent, row) and per (vendor, row).
+    pub(super) agent_hits: HashMap<(u32, u32), Evidence>,
+    pub(super) vendor_hits: HashMap<(u32, u32), Evidence>,
+}
+
+impl<'f> Tally<'f> {
+    pub(super) fn new(fingerprints: &'f HashMap<String, Vec<u32>>, rows: usize) -> Self {
+        Tally {
+            fingerprints,
+            agents: Interner::default(),
+            vendors: Interner::default(),
+            agent_total: Vec::new(),
+            vendor_total: Vec::new(),
+            agent_vendor: Vec::new(),
+            disclosures: 0,
+            row_records: vec![0; rows],
+            agent_hits: HashMap::new(),
+            vendor_hits: HashMap::new(),
+        }
+    }
+
+    /// Counts one line; lines that do not parse are `verify`'s business.
+    pub(super) fn add_line(&mut self, line: &[u8], rows: &[LeakedRow]) {
+        if let Ok(record) = serde_json::from_slice::<LeanRecord<'_>>(line) {
+            self.add(&record, rows);
+        }
+    }
+
+    fn add(&mut self, record: &LeanRecord<'_>, rows: &[LeakedRow]) {
+        let entry = &record.entry;
+        if entry.kind != EntryKind::Disclosure {
+            return;
+        }
+        let (agent, vendor) = self.count(entry.agent.as_str(), entry.vendor.as_str(), 1);
+        let mut matched: Vec<(u32, &LeanField<'_>)> = Vec::new();
+        for field in &entry.fields {
+            if let Some(holders) = self.fingerprints.get(field.fingerprint.as_str()) {
+                matched.extend(holders.iter().map(|&r| (r, field)));
+            }
+        }
+        matched.sort_by_key(|(r, _)| *r);
+        matched.dedup_by_key(|(r, _)| *r);
+        for (row, field) in matched {
+            self.row_records[row as usize] += 1;
+            let evidence = Evidence {
+                leaked_line: rows[row as usize].line,
+                seq: record.seq,
+                time: entry.time.to_string(),
+                agent: entry.agent.to_string(),
+                ticket: entry.ticket.as_ref().map(ToString::to_string),
+                customer: field.customer.to_string(),
+                path: field.path.to_string(),
+                others: 0,
+            };
+            self.hit(agent, vendor, row, evidence);
+        }
+    }
+
+    /// Adds `n` disclosures by `agent` of `vendor`; returns their ids.
+    fn count(&mut self, agent: &str, vendor: &str, n: u64) -> (u32, u32) {
+        let agent = self.agents.id(agent);
+        let vendor = self.vendors.id(vendor);
+        self.disclosures += n;
+        bump(&mut self.agent_total, agent, n);
+        bump(&mut self.vendor_total, vendor, n);
+        if self.agent_vendor.len() <= agent as usize {
+            self.agent_vendor.push(vendor);
+        }
+        (agent, vendor)
+    }
+
+    /// Keeps the earliest evidence per (agent, row) and (vendor, row).
+    fn hit(&mut self, agent: u32, vendor: u32, row: u32, evidence: Evidence) {
+        self.hit_one(false, vendor, row, evidence.clone());
+        self.hit_one(true, agent, row, evidence);
+    }
+
+    /// Folds another thread's tally (over other segments) into this one.
+    pub(super) fn merge(&mut self, other: Tally<'_>) {
+        for (id, name) in other.agents.names.iter().enumerate() {
+            let vendor = &other.vendors.names[other.agent_vendor[id] as usize];
+            let n = other.agent_total[id];
+            self.count(name, vendor, n);
+        }
+        for (mine, theirs) in self.row_records.iter_mut().zip(&other.row_records) {
+            *mine += theirs;
+        }
+        for ((agent, row), evidence) in other.agent_hits {
+            let id = self.agents.id(&other.agents.names[agent as usize]);
+            self.hit_one(true, id, row, evidence);
+        }
+        for ((vendor, row), evidence) in other.vendor_hits {
+            let id = self.vendors.id(&other.vendors.names[vendor as usize]);
+            self.hit_one(false, id, row, evidence);
+        }
+    }
+
+    fn hit_one(&mut self, agent: bool, party: u32, row: u32, evidence: Evidence) {
+        let map = if agent {
+            &mut self.agent_hits
+        } else {
+            &mut self.vendor_hits
+        };
+        match map.get(&(party, row)) {
+            Some(kept) if kept.seq <= evidence.seq => {}
+            _ => {
+                map.insert((party, row), evidence);
+            }
+        }
+    }
+}
+
+fn bump(totals: &mut Vec<u64>, id: u32, n: u64) {
+    if totals.len() <= id as usize {
+        totals.resize(id as usize + 1, 0);
+    }
+    totals[id as usize] += n;
+}

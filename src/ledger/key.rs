@@ -1,0 +1,215 @@
+//! The ledger key: keyed fingerprints of disclosed values and checkpoint MACs.
+//!
+//! A fingerprint is `hex(HMAC-SHA256(key, normalize(value)))`. Keying it means a
+//! stolen ledger does not let anyone confirm a guessed phone number or service tag,
+//! yet the security team, holding the key, can ask "who saw this value?".
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use hmac::digest::generic_array::GenericArray;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Length of the ledger key in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// Why a key file could not be used. Never carries key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The file could not be read.
+    #[error("cannot read ledger key file {path}: {source}")]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file does not hold exactly 32 bytes as hex.
+    #[error("ledger key file {path} must hold {KEY_LEN} bytes as hex text")]
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+    },
+}
+
+/// The secret behind fingerprints and checkpoint MACs.
+#[derive(Clone)]
+pub struct LedgerKey {
+    // Keyed once; cloning the state skips re-deriving the HMAC pads per value.
+    mac: HmacSha256,
+    id: String,
+}
+
+impl fmt::Debug for LedgerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LedgerKey").field("id", &self.id).finish()
+    }
+}
+
+impl LedgerKey {
+    /// Builds a key from raw bytes.
+    pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+        // HMAC zero-pads a short key to the block size, so keying with the padded
+        // block is keying with `bytes`, without a fallible length check.
+        let mut block = [0u8; 64];
+        block[..KEY_LEN].copy_from_slice(bytes);
+        let mac = <HmacSha256 as KeyInit>::new(GenericArray::from_slice(&block));
+        // The newline keeps this message apart from every normalized value, which
+        // holds only alphanumerics.
+        let mut id_mac = mac.clone();
+        id_mac.update(b"keyhole-ledger-key-id\n");
+        let id = hex::encode(&id_mac.finalize().into_bytes()[..8]);
+        LedgerKey { mac, id }
+    }
+
+    /// Reads a key file: 64 hex digits, surrounding whitespace ignored.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut bytes = [0u8; KEY_LEN];
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| KeyError::Malformed {
+            path: path.to_path_buf(),
+        })?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// A short public id for the key (16 hex digits), safe to print and store.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Hex fingerprint of `value` after [`normalize`].
+    pub fn fingerprint(&self, value: &str) -> String {
+        self.fingerprint_normalized(&normalize(value))
+    }
+
+    /// Hex fingerprint of a value that is already normalized.
+    pub fn fingerprint_normalized(&self, normalized: &str) -> String {
+        hex::encode(self.mac(normalized.as_bytes()))
+    }
+
+    /// HMAC-SHA256 of `message`. Callers outside fingerprinting must put a
+    /// non-alphanumeric byte in `message` so it can never equal a fingerprint.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks `tag` against the HMAC of `message` in constant time.
+    pub fn verify_mac(&self, message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+/// Normalizes a value before fingerprinting: lowercase, alphanumerics only
+/// (Unicode-aware), everything else dropped. So `"+1 (555) 010-2233"` and
+/// `"15550102233"` match, as do `"ABC1234"` and `"abc-1234"`, and
+/// `"Ann.Lee@Example.com"` and `"annlee@example.com"`. No Unicode normalization
+/// form is applied.
+pub fn normalize(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !c.is_ascii() && c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Creates a new random ledger key at `path` (hex text, mode 0600), creating
+/// parent directories. Refuses to overwrite an existing file: replacing a ledger
+/// key would orphan every fingerprint written under it.
+pub fn generate_key_file(path: &Path) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut bytes = [0u8; KEY_LEN];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(format!("{}\n", hex::encode(bytes)).as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_matches_formatting_variants() {
+        assert_eq!(normalize("+1 (555) 010-2233"), "15550102233");
+        assert_eq!(normalize("ABC-1234"), normalize("abc1234"));
+        assert_eq!(normalize("Ann.Lee@Example.com"), "annleeexamplecom");
+        assert_eq!(normalize("Žofia Ñúñez"), "žofiañúñez");
+        assert_eq!(normalize(" -- "), "");
+    }
+
+    #[test]
+    fn fingerprint_is_keyed_and_normalized() {
+        let a = LedgerKey::from_bytes(&[1; KEY_LEN]);
+        let b = LedgerKey::from_bytes(&[2; KEY_LEN]);
+        assert_eq!(a.fingerprint("555-010-2233"), a.fingerprint("5550102233"));
+        assert_ne!(a.fingerprint("5550102233"), b.fingerprint("5550102233"));
+        assert_eq!(a.fingerprint("x").len(), 64);
+        assert_ne!(a.id(), b.id());
+    }
+
+    #[test]
+    fn padded_keying_equals_plain_hmac() {
+        let bytes = [9u8; KEY_LEN];
+        let key = LedgerKey::from_bytes(&bytes);
+        let mut plain = <HmacSha256 as Mac>::new_from_slice(&bytes).unwrap();
+        plain.update(b"abc1234");
+        let expected = hex::encode(plain.finalize().into_bytes());
+        assert_eq!(key.fingerprint("ABC-1234"), expected);
+    }
+
+    #[test]
+    fn debug_shows_only_the_id() {
+        let key = LedgerKey::from_bytes(&[7; KEY_LEN]);
+        let shown = format!("{key:?}");
+        assert!(shown.contains(key.id()));
+        assert!(!shown.contains(&hex::encode([7u8; KEY_LEN])));
+    }
+
+    #[test]
+    fn generated_key_file_loads_and_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/nested/ledger.key");
+        generate_key_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let key = LedgerKey::load(&path).unwrap();
+        assert_eq!(key.id().len(), 16);
+        let again = generate_key_file(&path).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn malformed_key_file_is_refused_without_echoing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.key");
+        std::fs::write(&path, "secretsecret").unwrap();
+        let err = LedgerKey::load(&path).unwrap_err();
+        assert!(matches!(err, KeyError::Malformed { .. }));
+        assert!(!err.to_string().contains("secretsecret"));
+    }
+}

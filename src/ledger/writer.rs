@@ -1,0 +1,356 @@
+//! The group-commit writer: one thread owns the files. It takes every append
+//! queued so far, writes them as one batch, fsyncs once, and only then answers
+//! each appender with its seq. Under load the queue fills while an fsync runs,
+//! so batches grow and the cost of durability is shared.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::oneshot;
+
+use super::checkpoint;
+use super::faults::Faults;
+use super::record;
+use super::scan::Head;
+use super::segment::{self, SegmentFile};
+use super::tail::Tail;
+use super::{LedgerError, LedgerKey};
+
+/// How often an unhealthy writer looks at its queue to turn appends away.
+const UNHEALTHY_POLL: Duration = Duration::from_millis(20);
+
+/// What appenders and the ledger handle ask of the writer.
+pub(crate) enum Command {
+    /// Write this entry; answer with its seq once durable.
+    Append {
+        entry_json: Vec<u8>,
+        reply: oneshot::Sender<Result<u64, LedgerError>>,
+    },
+    /// Checkpoint the durable head.
+    Checkpoint {
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
+    /// Write what is queued, checkpoint, and stop.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Tunables from the config.
+pub(crate) struct Limits {
+    pub segment_bytes: u64,
+    pub max_batch: usize,
+    pub recovery_interval: Duration,
+}
+
+/// Everything the writer is built from.
+pub(crate) struct Parts {
+    pub dir: PathBuf,
+    pub limits: Limits,
+    pub key: LedgerKey,
+    pub faults: Arc<Faults>,
+    pub healthy: Arc<AtomicBool>,
+    pub rx: mpsc::Receiver<Command>,
+    pub tail: Tail,
+    pub checkpoints: checkpoint::Log,
+}
+
+/// The segment being appended to.
+struct Current {
+    segment: SegmentFile,
+    // Dropped after a failure: the page cache behind it can no longer be trusted.
+    file: Option<File>,
+    // Bytes known to be fsync'd; recovery cuts the file back to this.
+    len: u64,
+}
+
+type Reply = oneshot::Sender<Result<u64, LedgerError>>;
+
+pub(crate) struct Writer {
+    parts: Parts,
+    current: Option<Current>,
+    /// Last durable record.
+    head: Head,
+    /// Last record staged in `buf`, not yet durable.
+    staged: Head,
+    buf: Vec<u8>,
+    replies: Vec<(u64, Reply)>,
+}
+
+impl Writer {
+    pub(crate) fn new(parts: Parts) -> Self {
+        let head = parts.tail.head;
+        let current = parts.tail.segment.clone().map(|(segment, len)| Current {
+            segment,
+            file: None,
+            len,
+        });
+        Writer {
+            parts,
+            current,
+            head,
+            staged: head,
+            buf: Vec::with_capacity(1 << 20),
+            replies: Vec::new(),
+        }
+    }
+
+    /// The writer thread's loop; returns after shutdown or when every handle is gone.
+    pub(crate) fn run(mut self) {
+        loop {
+            if !self.parts.healthy.load(Ordering::Acquire) {
+                if self.recover_until_healthy() {
+                    continue;
+                }
+                return;
+            }
+            let Some(first) = self.parts.rx.blocking_recv() else {
+                let _ = self.checkpoint();
+                return;
+            };
+            let control = self.gather(first);
+            self.commit();
+            match control {
+                None => {}
+                Some(Command::Checkpoint { reply }) => {
+                    let _ = reply.send(self.checkpoint());
+                }
+                Some(Command::Shutdown { reply }) => {
+                    self.drain_and_finish();
+                    let _ = reply.send(());
+                    return;
+                }
+                Some(Command::Append { .. }) => {}
+            }
+        }
+    }
+
+    /// Stages `first` and whatever else is already queued, up to the batch limit.
+    /// Returns a control command that ends the batch early.
+    fn gather(&mut self, first: Command) -> Option<Command> {
+        let mut next = Some(first);
+        while let Some(cmd) = next {
+            match cmd {
+                Command::Append { entry_json, reply } => self.stage(&entry_json, reply),
+                control => return Some(control),
+            }
+            if self.replies.len() >= self.parts.limits.max_batch {
+                break;
+            }
+            next = self.parts.rx.try_recv().ok();
+        }
+        None
+    }
+
+    fn stage(&mut self, entry_json: &[u8], reply: Reply) {
+        let seq = self.staged.seq + 1;
+        let hash = record::encode(&mut self.buf, seq, &self.staged.hash, entry_json);
+        self.staged = Head { seq, hash };
+        self.replies.push((seq, reply));
+    }
+
+    /// Writes and fsyncs the staged batch, then answers its appenders.
+    fn commit(&mut self) {
+        if self.replies.is_empty() {
+            return;
+        }
+        let result = self.write_batch();
+        let replies = std::mem::take(&mut self.replies);
+        self.buf.clear();
+        match result {
+            Ok(()) => {
+                self.head = self.staged;
+                for (seq, reply) in replies {
+                    let _ = reply.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                self.fail(&e);
+                self.staged = self.head;
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(LedgerError::Unavailable));
+                }
+            }
+        }
+    }
+
+    fn write_batch(&mut self) -> io::Result<()> {
+        let faults = self.parts.faults.clone();
+        let buf = std::mem::take(&mut self.buf);
+        let result = self
+            .segment_for_batch()
+            .and_then(|current| write_durably(current, &buf, &faults));
+        self.buf = buf;
+        result
+    }
+
+    /// The open segment for the next batch, rotating to a new file when full.
+    fn segment_for_batch(&mut self) -> io::Result<&mut Current> {
+        let full = match &self.current {
+            None => true,
+            Some(c) => c.len > 0 && c.len >= self.parts.limits.segment_bytes,
+        };
+        if full {
+            let segment = SegmentFile::new(&self.parts.dir, self.head.seq + 1);
+            let file = create_segment(&segment)?;
+            segment::sync_dir(&self.parts.dir)?;
+            self.current = Some(Current {
+                segment,
+                file: Some(file),
+                len: 0,
+            });
+        }
+        let current = self
+            .current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no segment"))?;
+        if current.file.is_none() {
+            current.file = Some(open_append(&current.segment)?);
+        }
+        Ok(current)
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        tracing::error!(error = %e, "ledger write failed; disclosures stop until it recovers");
+        self.parts.healthy.store(false, Ordering::Release);
+        if let Some(current) = self.current.as_mut() {
+            current.file = None;
+        }
+    }
+
+    fn checkpoint(&mut self) -> Result<(), LedgerError> {
+        if !self.parts.healthy.load(Ordering::Acquire) {
+            return Err(LedgerError::Unavailable);
+        }
+        let p = &mut self.parts;
+        let result = p.checkpoints.write(&p.key, self.head, false, &p.faults);
+        result.map_err(|e| {
+            self.fail(&e);
+            LedgerError::Unavailable
+        })
+    }
+
+    /// Turns appends away until a recovery attempt succeeds. Returns false if
+    /// the writer should stop instead.
+    fn recover_until_healthy(&mut self) -> bool {
+        let interval = self.parts.limits.recovery_interval;
+        let mut next_attempt = Instant::now() + interval;
+        loop {
+            loop {
+                match self.parts.rx.try_recv() {
+                    Ok(Command::Append { reply, .. }) => {
+                        let _ = reply.send(Err(LedgerError::Unavailable));
+                    }
+                    Ok(Command::Checkpoint { reply }) => {
+                        let _ = reply.send(Err(LedgerError::Unavailable));
+                    }
+                    Ok(Command::Shutdown { reply }) => {
+                        let _ = self.try_recover();
+                        let _ = reply.send(());
+                        return false;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return false,
+                }
+            }
+            if Instant::now() >= next_attempt {
+                match self.try_recover() {
+                    Ok(()) => {
+                        self.parts.healthy.store(true, Ordering::Release);
+                        tracing::info!(seq = self.head.seq, "ledger recovered; disclosures resume");
+                        return true;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "ledger recovery attempt failed"),
+                }
+                next_attempt = Instant::now() + interval;
+            }
+            std::thread::sleep(UNHEALTHY_POLL.min(interval));
+        }
+    }
+
+    /// Cuts the segment back to its last durable byte, fsyncs it through a fresh
+    /// handle, and proves the disk takes writes again with a checkpoint.
+    fn try_recover(&mut self) -> io::Result<()> {
+        if let Some(current) = self.current.as_mut() {
+            let file = open_append(&current.segment)?;
+            file.set_len(current.len)?;
+            self.parts.faults.check_sync()?;
+            file.sync_all()?;
+            current.file = Some(file);
+        }
+        let p = &mut self.parts;
+        p.checkpoints.write(&p.key, self.head, true, &p.faults)
+    }
+
+    /// Shutdown: no new commands, write everything queued, checkpoint.
+    fn drain_and_finish(&mut self) {
+        self.parts.rx.close();
+        let mut waiting = Vec::new();
+        while let Ok(cmd) = self.parts.rx.try_recv() {
+            match cmd {
+                Command::Append { entry_json, reply } => {
+                    self.stage(&entry_json, reply);
+                    if self.replies.len() >= self.parts.limits.max_batch {
+                        self.commit();
+                    }
+                }
+                other => waiting.push(other),
+            }
+        }
+        self.commit();
+        let done = self.checkpoint();
+        if let Err(e) = &done {
+            tracing::error!(error = %e, "final ledger checkpoint failed");
+        }
+        for cmd in waiting {
+            match cmd {
+                Command::Checkpoint { reply } => {
+                    let _ =
+                        reply.send(done.as_ref().map_err(|_| LedgerError::Unavailable).copied());
+                }
+                Command::Shutdown { reply } => {
+                    let _ = reply.send(());
+                }
+                Command::Append { .. } => {}
+            }
+        }
+    }
+}
+
+fn write_durably(current: &mut Current, buf: &[u8], faults: &Faults) -> io::Result<()> {
+    let file = current
+        .file
+        .as_mut()
+        .ok_or_else(|| io::Error::other("segment is not open"))?;
+    if faults.writes_fail() {
+        file.write_all(&buf[..buf.len() / 2])?;
+        return Err(io::Error::other("injected write failure"));
+    }
+    file.write_all(buf)?;
+    faults.check_sync()?;
+    file.sync_data()?;
+    current.len += buf.len() as u64;
+    Ok(())
+}
+
+fn create_segment(segment: &SegmentFile) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&segment.path)?;
+    // A leftover empty file from a failed attempt is fine; records are not.
+    if file.metadata()?.len() != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("segment {} already holds records", segment.name()),
+        ));
+    }
+    Ok(file)
+}
+
+fn open_append(segment: &SegmentFile) -> io::Result<File> {
+    std::fs::OpenOptions::new().append(true).open(&segment.path)
+}
