@@ -202,8 +202,13 @@ async fn bind(address: &str) -> Result<TcpListener, StartError> {
 
 /// Loads everything and starts both listeners.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let tickets = Tickets::open(&config.tickets).await?;
     let ledger = Ledger::open(&config.ledger).await?;
+    start_with_ledger(config, ledger).await
+}
+
+/// Starts with a ledger opened by the caller (fault-injection tests open one with faults).
+pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running, StartError> {
+    let tickets = Tickets::open(&config.tickets).await?;
     let budgets = Budgets::new(&config.budget);
     let listen_addr = config.listen.address.clone();
     let admin_addr = config.admin.address.clone();

@@ -31,6 +31,9 @@ pub(super) struct Walker<'a> {
     out: Outcome,
     /// The concrete path of the current value (`devices[0].service_tag`), reused across fields.
     path: String,
+    /// The value being scanned was itself just disclosed: a detector match spanning all
+    /// of it is the same disclosure, not a second one.
+    scanning_disclosed: bool,
 }
 
 /// Member names that could be confused with path syntax never match a rule.
@@ -45,6 +48,7 @@ impl<'a> Walker<'a> {
             judge,
             out: Outcome::default(),
             path: String::with_capacity(64),
+            scanning_disclosed: false,
         }
     }
 
@@ -205,7 +209,9 @@ impl<'a> Walker<'a> {
         }
         if !rule.justify.is_empty() && self.justified(&rule.justify, rec) {
             self.disclose(value, &rule.class, rec);
+            self.scanning_disclosed = true;
             self.scan(value, rec);
+            self.scanning_disclosed = false;
             return true;
         }
         self.conceal(value, &rule.action, &rule.class, rule.scope)
@@ -372,6 +378,11 @@ impl<'a> Walker<'a> {
             }
             out.push_str(&input[last..m.start()]);
             last = m.end();
+            let whole = m.start() == 0 && m.end() == input.len();
+            if reveal && whole && self.scanning_disclosed {
+                out.push_str(m.as_str());
+                continue;
+            }
             if reveal {
                 let mark = self.path.len();
                 self.path.push('#');

@@ -48,6 +48,19 @@ impl TestEnv {
 
     /// Starts with an upstream behaviour and a chance to adjust the config before start.
     pub async fn start_with(behaviour: Behaviour, adjust: impl FnOnce(&mut Config)) -> TestEnv {
+        Self::start_full(behaviour, adjust, None).await
+    }
+
+    /// Starts with the ledger opened under `faults` (write/fsync failure injection).
+    pub async fn start_with_faults(faults: std::sync::Arc<keyhole::ledger::Faults>) -> TestEnv {
+        Self::start_full(Behaviour::Forward, |_| {}, Some(faults)).await
+    }
+
+    async fn start_full(
+        behaviour: Behaviour,
+        adjust: impl FnOnce(&mut Config),
+        faults: Option<std::sync::Arc<keyhole::ledger::Faults>>,
+    ) -> TestEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         let recorder_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -62,7 +75,12 @@ impl TestEnv {
         let recorder = Recorder::start(recorder_listener, behaviour, sample_api);
         let mut config = Config::load(&files.config).expect("config");
         adjust(&mut config);
-        let running = keyhole::gateway::start(config.clone())
+        let ledger = match faults {
+            Some(f) => keyhole::ledger::Ledger::open_with_faults(&config.ledger, f).await,
+            None => keyhole::ledger::Ledger::open(&config.ledger).await,
+        }
+        .expect("ledger opens");
+        let running = keyhole::gateway::start_with_ledger(config.clone(), ledger)
             .await
             .expect("gateway starts");
         TestEnv {
