@@ -364,3 +364,34 @@ async fn an_unreachable_or_slow_ticket_api_means_not_justified() {
         assert!(leaks(&reply.all_bytes(), &all).is_empty());
     }
 }
+
+#[tokio::test]
+async fn past_the_budget_further_customers_are_masked_and_the_event_is_recorded() {
+    let env = TestEnv::start_with(support::Behaviour::Forward, |c| {
+        c.budget.customers_per_agent_per_hour = 1
+    })
+    .await;
+    let a = env.ticket_customer("T-1001").clone();
+    let b = env.ticket_customer("T-1002").clone();
+    let alice = env.alice();
+    let client = env.h1();
+    let first = get(&client, &env, &alice, Some("T-1001"), &a.id).await;
+    assert_eq!(first.header("keyhole-ticket").as_deref(), Some("granted"));
+    let second = get(&client, &env, &alice, Some("T-1002"), &b.id).await;
+    assert_eq!(second.header("keyhole-budget").as_deref(), Some("exceeded"));
+    assert_eq!(
+        second.header("keyhole-ticket").as_deref(),
+        Some("denied; reason=budget-exceeded")
+    );
+    assert!(leaks(&second.all_bytes(), &dispatch_values(&b)).is_empty());
+    let again = get(&client, &env, &alice, Some("T-1001"), &a.id).await;
+    assert_eq!(
+        again.header("keyhole-ticket").as_deref(),
+        Some("granted"),
+        "an admitted customer stays admitted"
+    );
+    let history = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None).unwrap();
+    assert!(history
+        .iter()
+        .any(|r| r.reason.as_deref() == Some("budget-exceeded")));
+}
