@@ -20,6 +20,10 @@ pub fn filter(
     if !parts.status.is_success() {
         return Err(ProxyError::UpstreamStatus(parts.status));
     }
+    if parts.status == http::StatusCode::NO_CONTENT {
+        // Nothing to judge; whatever bytes an upstream put after a 204 are not passed on.
+        return Ok((Vec::new(), Outcome::default()));
+    }
     let body = body.ok_or(UnsafeResponse::TooLarge)?;
     let encoding = parts.headers.get(http::header::CONTENT_ENCODING);
     if encoding.is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity")) {
