@@ -142,9 +142,23 @@ struct Exporting {
 static ACTIVE: RwLock<Option<Arc<Exporting>>> = RwLock::new(None);
 
 /// Keeps export running; [`OtelGuard::shutdown`] flushes what is buffered.
+/// Dropping it stops recording and shuts the exporters down on a thread of its own.
 pub struct OtelGuard {
-    tracer_provider: SdkTracerProvider,
-    meter_provider: SdkMeterProvider,
+    /// Taken by `shutdown`, so `Drop` knows there is nothing left to stop.
+    providers: Option<Providers>,
+}
+
+struct Providers {
+    tracer: SdkTracerProvider,
+    meter: SdkMeterProvider,
+}
+
+impl Providers {
+    /// Blocks until the final export is done (or times out).
+    fn shutdown(self) {
+        let _ = self.tracer.shutdown();
+        let _ = self.meter.shutdown();
+    }
 }
 
 /// Starts export when `cfg.endpoint` is set (`Ok(None)` otherwise). Must be called
@@ -154,6 +168,36 @@ pub fn init(cfg: &OtelConfig) -> Result<Option<OtelGuard>, OtelError> {
         return Ok(None);
     };
     let handle = Handle::try_current().map_err(|_| OtelError::NoRuntime)?;
+    let (spans, metrics) = exporters(cfg, endpoint, handle)?;
+    let resource = Resource::builder()
+        .with_service_name(cfg.service_name.clone())
+        .build();
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_batch_exporter(spans)
+        .with_resource(resource.clone())
+        .build();
+    let reader = PeriodicReader::builder(metrics)
+        .with_interval(Duration::from_millis(cfg.metrics_interval_ms))
+        .build();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(reader)
+        .with_resource(resource)
+        .build();
+    activate(&tracer_provider, &meter_provider);
+    Ok(Some(OtelGuard {
+        providers: Some(Providers {
+            tracer: tracer_provider,
+            meter: meter_provider,
+        }),
+    }))
+}
+
+/// The span and metric exporters for `<endpoint>/v1/traces` and `<endpoint>/v1/metrics`.
+fn exporters(
+    cfg: &OtelConfig,
+    endpoint: &str,
+    handle: Handle,
+) -> Result<(SpanExporter, MetricExporter), OtelError> {
     let tls = crate::accept::tls::client_config(cfg.ca.as_deref()).map_err(OtelError::Tls)?;
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let client = RuntimeClient::new(tls, handle, timeout);
@@ -179,25 +223,7 @@ pub fn init(cfg: &OtelConfig) -> Result<Option<OtelGuard>, OtelError> {
         .with_headers(headers)
         .build()
         .map_err(exporter_error)?;
-    let resource = Resource::builder()
-        .with_service_name(cfg.service_name.clone())
-        .build();
-    let tracer_provider = SdkTracerProvider::builder()
-        .with_batch_exporter(spans)
-        .with_resource(resource.clone())
-        .build();
-    let reader = PeriodicReader::builder(metrics)
-        .with_interval(Duration::from_millis(cfg.metrics_interval_ms))
-        .build();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(reader)
-        .with_resource(resource)
-        .build();
-    activate(&tracer_provider, &meter_provider);
-    Ok(Some(OtelGuard {
-        tracer_provider,
-        meter_provider,
-    }))
+    Ok((spans, metrics))
 }
 
 fn activate(tracer_provider: &SdkTracerProvider, meter_provider: &SdkMeterProvider) {
@@ -236,19 +262,32 @@ impl OtelGuard {
     /// Exports everything recorded so far. Blocks: call it off the runtime's
     /// worker threads (e.g. in `spawn_blocking`), since the export runs on them.
     pub fn flush(&self) -> Result<(), OtelError> {
+        let Some(p) = &self.providers else {
+            return Ok(());
+        };
         let export = |e: opentelemetry_sdk::error::OTelSdkError| OtelError::Export(e.to_string());
-        self.tracer_provider.force_flush().map_err(export)?;
-        self.meter_provider.force_flush().map_err(export)
+        p.tracer.force_flush().map_err(export)?;
+        p.meter.force_flush().map_err(export)
     }
 
     /// Stops recording, exports what is buffered and stops the exporters.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         set_active(None);
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = self.tracer_provider.shutdown();
-            let _ = self.meter_provider.shutdown();
-        })
-        .await;
+        if let Some(providers) = self.providers.take() {
+            let _ = tokio::task::spawn_blocking(move || providers.shutdown()).await;
+        }
+    }
+}
+
+impl Drop for OtelGuard {
+    fn drop(&mut self) {
+        set_active(None);
+        if let Some(providers) = self.providers.take() {
+            // The final export runs on the runtime: never block the dropping thread on it.
+            let _ = std::thread::Builder::new()
+                .name("otel-shutdown".into())
+                .spawn(move || providers.shutdown());
+        }
     }
 }
 

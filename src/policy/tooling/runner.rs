@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::cases::{self, Case, CaseTicket, Input};
@@ -13,8 +13,8 @@ use super::expect::lookup;
 use super::tickets::TicketSource;
 use crate::config::{Config, ConfigError};
 use crate::policy::tree::Step;
-use crate::policy::{PolicySet, Unmatched};
-use crate::route::CanonicalPath;
+use crate::policy::{PolicySet, Route, Unmatched};
+use crate::route::{CanonicalPath, Params};
 use crate::ticket::TicketContext;
 use crate::token::{Holder, TokenVault, TokensConfig};
 use crate::transform::{self, Judge};
@@ -183,6 +183,19 @@ impl Runner<'_> {
             Ok(ticket) => ticket,
             Err(e) => return vec![e],
         };
+        let transformed = self.transform(case, route, &params, &ticket, now);
+        compare(case, &transformed)
+    }
+
+    /// Runs the case's input through the route as the gateway would, without budgets or ledger.
+    fn transform(
+        &self,
+        case: &Case,
+        route: &Route,
+        params: &Params,
+        ticket: &TicketContext,
+        now: DateTime<Utc>,
+    ) -> Transformed {
         let mut doc = match &case.input {
             Input::Record(record) => wrap(&route.record.steps, record.clone()),
             Input::Response(response) => response.clone(),
@@ -190,7 +203,7 @@ impl Runner<'_> {
         let before = doc.clone();
         let fingerprint = |_: &str| String::new();
         let judge = Judge {
-            ticket: &ticket,
+            ticket,
             holder: Holder {
                 agent: &case.agent,
                 vendor: &case.vendor,
@@ -199,23 +212,27 @@ impl Runner<'_> {
             fingerprint: &fingerprint,
             budgets: None,
             now,
-            params: &params,
+            params,
         };
         let outcome = transform::apply(route, &mut doc, &judge);
         let header = outcome
-            .ticket_header(&ticket)
+            .ticket_header(ticket)
             .unwrap_or_else(|| "none".into());
         let (before, after) = match &case.input {
             Input::Record(_) => (
-                unwrap(&route.record.steps, &before),
-                unwrap(&route.record.steps, &doc),
+                unwrap(&route.record.steps, &before).clone(),
+                unwrap(&route.record.steps, &doc).clone(),
             ),
-            Input::Response(_) => (&before, &doc),
+            Input::Response(_) => (before, doc),
         };
-        compare(case, &header, before, after)
+        Transformed {
+            header,
+            before,
+            after,
+        }
     }
 
-    fn ticket(&mut self, case: &Case, now: chrono::DateTime<Utc>) -> Result<TicketContext, String> {
+    fn ticket(&mut self, case: &Case, now: DateTime<Utc>) -> Result<TicketContext, String> {
         match &case.ticket {
             None => Ok(TicketContext::none()),
             Some(CaseTicket::Inline(ticket)) => Ok(self.tickets.inline(ticket, &case.agent, now)),
@@ -227,8 +244,19 @@ impl Runner<'_> {
     }
 }
 
+/// What a case's input became: the views its expectations are checked against.
+struct Transformed {
+    /// The `Keyhole-Ticket` header value (`none` without a ticket).
+    header: String,
+    /// The input (the record, for record cases).
+    before: Value,
+    /// The output (the record, for record cases).
+    after: Value,
+}
+
 /// Checks the output against every expectation of the case.
-fn compare(case: &Case, header: &str, before: &Value, after: &Value) -> Vec<String> {
+fn compare(case: &Case, t: &Transformed) -> Vec<String> {
+    let (header, before, after) = (t.header.as_str(), &t.before, &t.after);
     let mut failures = Vec::new();
     if let Some(want) = &case.expect_ticket {
         if want.trim() != header {
