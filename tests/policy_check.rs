@@ -1,0 +1,242 @@
+//! `keyhole policy check`: each kind of error is reported with its file, line,
+//! rule and reason, all of them in one run, and exit 1; a clean setup exits 0.
+
+#[path = "support/tooling.rs"]
+mod tooling;
+
+use tooling::{arg, keyhole, line_of, repo, Fixture, CUSTOMER_POLICY, DEVICE_POLICY};
+
+fn check(fixture: &Fixture, extra: &[&str]) -> tooling::Run {
+    let config = fixture.config();
+    let mut args = vec!["policy", "check", "--config", arg(&config)];
+    args.extend_from_slice(extra);
+    keyhole(&args)
+}
+
+/// The error line mentioning `file:line`.
+fn error_at<'a>(run: &'a tooling::Run, file: &str, line: usize) -> &'a str {
+    let at = format!("{file}:{line}: ");
+    run.stderr
+        .lines()
+        .find(|l| l.contains(&at))
+        .unwrap_or_else(|| panic!("no error at {at} in:\n{}", run.stderr))
+}
+
+#[test]
+fn a_clean_setup_passes() {
+    let fixture = Fixture::new(&[("customers.toml", CUSTOMER_POLICY)], "");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("ok: 1 policy file(s), 1 route(s)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unknown_action_names_file_line_field_and_reason() {
+    let policy = CUSTOMER_POLICY.replace(
+        "{ action = \"redact\", justify = [\"hardware\"] }",
+        "{ action = \"shred\", justify = [\"hardware\"] }",
+    );
+    let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let line = error_at(&run, "customers.toml", line_of(&policy, "shred"));
+    assert!(line.contains("field \"notes\""), "{line}");
+    assert!(line.contains("unknown action \"shred\""), "{line}");
+}
+
+#[test]
+fn an_invalid_detector_regex_names_the_detector() {
+    let policy = CUSTOMER_POLICY.replace("'\\+?[0-9]{1,3}", "'\\+?[0-9{1,3}");
+    let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let line = error_at(&run, "customers.toml", line_of(&policy, "[[detector]]"));
+    assert!(
+        line.contains("detector \"phone\": invalid pattern"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_undeclared_justify_category_is_a_typo() {
+    let policy = CUSTOMER_POLICY.replace("justify = [\"account\"]", "justify = [\"acount\"]");
+    let fixture = Fixture::new(
+        &[("customers.toml", &policy)],
+        "categories = [\"account\", \"dispatch\", \"hardware\"]",
+    );
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let line = error_at(&run, "customers.toml", line_of(&policy, "acount"));
+    assert!(
+        line.contains("route \"GET /customers/{customer}\" field \"email\""),
+        "{line}"
+    );
+    assert!(line.contains("justify category \"acount\""), "{line}");
+    assert!(line.contains("account, dispatch, hardware"), "{line}");
+    assert!(run.stderr.contains("1 error(s)"), "{}", run.stderr);
+}
+
+#[test]
+fn undeclared_detector_categories_are_reported_once() {
+    let policy = CUSTOMER_POLICY.replace(
+        "keep_last = 2\njustify = [\"dispatch\"]",
+        "keep_last = 2\njustify = [\"dispach\"]",
+    );
+    let fixture = Fixture::new(
+        &[("customers.toml", &policy)],
+        "categories = [\"account\", \"dispatch\", \"hardware\"]",
+    );
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let line = error_at(&run, "customers.toml", line_of(&policy, "[[detector]]"));
+    assert!(line.contains("detector \"phone\""), "{line}");
+    assert_eq!(
+        run.stderr.matches("\"dispach\"").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+const CUSTOMER_SCHEMA: &str = r#"{
+  "route": "GET /customers/{customer}",
+  "response": {"type": "object", "properties": {
+    "id": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string"},
+    "notes": {"type": "string"},
+    "devices": {"type": "array", "items": {"type": "object", "properties": {"service_tag": {"type": "string"}}}}
+  }}
+}"#;
+
+#[test]
+fn a_field_path_the_schema_cannot_match_is_reported() {
+    let policy = CUSTOMER_POLICY.replace("devices[*].service_tag", "devices[*].servicetag");
+    let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+    fixture.write("policies/schemas/customer.json", CUSTOMER_SCHEMA);
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let line = error_at(&run, "customers.toml", line_of(&policy, "servicetag"));
+    assert!(line.contains("field \"devices[*].servicetag\""), "{line}");
+    assert!(
+        line.contains("devices[*] has no property \"servicetag\" (it has: service_tag)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_schema_for_no_route_and_a_missing_schema_dir_are_reported() {
+    let fixture = Fixture::new(&[("customers.toml", CUSTOMER_POLICY)], "");
+    let stale = CUSTOMER_SCHEMA.replace("GET /customers/{customer}", "GET /clients/{id}");
+    let file = fixture.write("schemas/stale.json", &stale);
+    let run = check(&fixture, &["--schemas", arg(&file.with_file_name(""))]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("stale.json: route: no policy route is GET /clients/{id}"),
+        "{}",
+        run.stderr
+    );
+    let missing = fixture.path("nowhere");
+    let run = check(&fixture, &["--schemas", arg(&missing)]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("cannot read schema directory"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn overlapping_routes_across_files_name_both() {
+    let other = DEVICE_POLICY.replace("/devices/{tag}", "/customers/search");
+    let fixture = Fixture::new(
+        &[
+            ("a-customers.toml", CUSTOMER_POLICY),
+            ("b-search.toml", &other),
+        ],
+        "",
+    );
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let line = error_at(&run, "b-search.toml", line_of(&other, "[[route]]"));
+    assert!(
+        line.contains("route \"GET /customers/search\": overlaps route \"GET /customers/{customer}\" declared at"),
+        "{line}"
+    );
+    assert!(line.contains("a-customers.toml:"), "{line}");
+}
+
+#[test]
+fn every_error_is_reported_in_one_run() {
+    let broken = CUSTOMER_POLICY.replace("\"pass\"", "\"show\"");
+    let typo = DEVICE_POLICY.replace("[\"hardware\"]", "[\"hardwear\"]");
+    let fixture = Fixture::new(
+        &[("a.toml", &broken), ("b.toml", &typo)],
+        "categories = [\"account\", \"dispatch\", \"hardware\"]",
+    );
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    error_at(&run, "a.toml", line_of(&broken, "\"show\""));
+    error_at(&run, "b.toml", line_of(&typo, "hardwear"));
+    assert!(run.stderr.contains("2 error(s)"), "{}", run.stderr);
+}
+
+#[test]
+fn config_errors_name_the_line_or_the_key() {
+    let fixture = Fixture::new(&[("customers.toml", CUSTOMER_POLICY)], "colour = \"blue\"");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    let config = std::fs::read_to_string(fixture.config()).expect("config");
+    let line = error_at(&run, "keyhole.toml", line_of(&config, "colour"));
+    assert!(line.contains("unknown field `colour`"), "{line}");
+
+    let fixture = Fixture::new(
+        &[("customers.toml", CUSTOMER_POLICY)],
+        "categories = [\"\"]",
+    );
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("keyhole.toml: tickets.categories: empty category name"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_bad_tickets_file_is_reported() {
+    let fixture = Fixture::new(&[("customers.toml", CUSTOMER_POLICY)], "");
+    fixture.write("tickets.json", "[{\"id\": \"T-1\"}]");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("tickets.json: tickets.file: tickets file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_shipped_policies_pass_against_the_sample_api_schemas() {
+    let root = repo().join("policies/tests");
+    let run = keyhole(&[
+        "policy",
+        "check",
+        "--config",
+        arg(&root.join("keyhole.toml")),
+        "--schemas",
+        arg(&root.join("schemas")),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("2 policy file(s), 4 route(s), 4 schema(s)"),
+        "{}",
+        run.stdout
+    );
+}
