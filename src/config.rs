@@ -233,6 +233,7 @@ impl Config {
         self.tickets.resolve_paths(base);
         self.tokens.resolve_paths(base);
         self.ledger.resolve_paths(base);
+        self.telemetry.otlp.resolve_paths(base);
     }
 
     /// Checks every section; the first problem wins.
@@ -245,6 +246,7 @@ impl Config {
         self.tickets.validate()?;
         self.tokens.validate()?;
         self.ledger.validate()?;
+        self.telemetry.otlp.validate()?;
         Ok(())
     }
 }

@@ -54,6 +54,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     crate::telemetry::init_logging(&crate::telemetry::TelemetryConfig {
         log_format: "text".into(),
         log_level: "warn".into(),
+        otlp: Default::default(),
     });
     let data = setup::load_data(&files.data).map_err(|e| e.to_string())?;
     let credential =

@@ -66,6 +66,9 @@ pub enum StartError {
     /// The ledger could not be opened.
     #[error("ledger: {0}")]
     Ledger(#[from] crate::ledger::LedgerError),
+    /// A policy tokenizes but no token key is configured.
+    #[error("{0}: the policy tokenizes values but [tokens] configures no key")]
+    TokensRequired(String),
     /// A listener could not bind.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -82,6 +85,9 @@ impl Runtime {
         let policies = config.load_policies()?;
         let auth = Authenticator::from_config(&config.auth)?;
         let vault = TokenVault::load(&config.tokens)?;
+        if let (false, Some(route)) = (vault.can_tokenize(), policies.first_tokenizing_route()) {
+            return Err(StartError::TokensRequired(route.to_string()));
+        }
         let upstream = Upstream::new(&config.upstream)?;
         let listen = &config.listen;
         let tls =

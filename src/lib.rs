@@ -23,6 +23,7 @@
 //! - [`admin`]: health, readiness, metrics and the ticket webhook.
 //! - [`audit`]: the security team's ledger queries and leak attribution.
 //! - [`telemetry`]: structured logs and counters.
+//! - [`otel`]: OpenTelemetry traces and metrics over OTLP/HTTP, when configured.
 //! - [`demo`]: the embedded demo: keys, data set, sample API.
 //! - [`cli`]: the `keyhole` command line.
 
@@ -35,6 +36,7 @@ pub mod config;
 pub mod demo;
 pub mod gateway;
 pub mod ledger;
+pub mod otel;
 pub mod policy;
 pub mod proxy;
 pub mod rescue;

@@ -186,6 +186,23 @@ impl PolicySet {
     }
 }
 
+impl PolicySet {
+    /// The first route (by origin) with a `tokenize` rule or detector, if any.
+    pub fn first_tokenizing_route(&self) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|r| {
+                r.fields
+                    .rules
+                    .iter()
+                    .chain(r.envelope.rules.iter())
+                    .any(|f| f.action == Action::Tokenize)
+                    || r.detectors.iter().any(|d| d.action == Action::Tokenize)
+            })
+            .map(|r| r.origin.as_str())
+    }
+}
+
 fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, PolicySetError> {
     let unreadable = |source| PolicySetError::UnreadableDir {
         dir: dir.to_path_buf(),

@@ -22,6 +22,8 @@ pub struct TelemetryConfig {
     pub log_format: String,
     /// Log filter, `tracing_subscriber::EnvFilter` syntax; `KEYHOLE_LOG` overrides it.
     pub log_level: String,
+    /// OTLP export; off unless `endpoint` is set.
+    pub otlp: crate::otel::OtelConfig,
 }
 
 impl Default for TelemetryConfig {
@@ -29,6 +31,7 @@ impl Default for TelemetryConfig {
         TelemetryConfig {
             log_format: "json".into(),
             log_level: "info".into(),
+            otlp: crate::otel::OtelConfig::default(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Metrics {
             self.add(format!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);
         }
         self.observe(elapsed);
+        crate::otel::record_request(log, status.as_u16(), elapsed);
     }
 
     fn observe(&self, elapsed: Duration) {

@@ -124,8 +124,9 @@ pub struct TokenVault {
 }
 
 struct Keys {
-    /// Mints every new token.
-    active: TokenKey,
+    /// Mints every new token; `None` when no `[tokens]` keys are configured,
+    /// in which case `tokenize` conceals without issuing a token.
+    active: Option<TokenKey>,
     /// Every other configured key, retired or not.
     others: Vec<TokenKey>,
 }
@@ -134,7 +135,7 @@ impl fmt::Debug for TokenVault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let others: Vec<&str> = self.inner.others.iter().map(|k| k.id.as_str()).collect();
         f.debug_struct("TokenVault")
-            .field("active", &self.inner.active.id)
+            .field("active", &self.inner.active.as_ref().map(|k| k.id.as_str()))
             .field("others", &others)
             .finish()
     }
@@ -154,10 +155,12 @@ impl TokenVault {
                 others.push(key);
             }
         }
-        // `validate` guarantees the active key is configured.
-        let active = active.ok_or_else(|| {
-            crate::config::Invalid::new("tokens.active", "names no configured key")
-        })?;
+        // `validate` guarantees the active key is configured whenever any key is.
+        if active.is_none() && !cfg.keys.is_empty() {
+            return Err(
+                crate::config::Invalid::new("tokens.active", "names no configured key").into(),
+            );
+        }
         Ok(TokenVault {
             inner: Arc::new(Keys { active, others }),
         })
@@ -174,7 +177,8 @@ impl TokenVault {
         let payload = Payload::new(holder, scope, class, value);
         self.inner
             .active
-            .seal(&payload)
+            .as_ref()
+            .and_then(|key| key.seal(&payload))
             .unwrap_or_else(|| UNTOKENIZABLE.to_owned())
     }
 
@@ -238,11 +242,14 @@ impl TokenVault {
         Ok((key, bytes))
     }
 
+    /// True when a key is configured to mint tokens.
+    pub fn can_tokenize(&self) -> bool {
+        self.inner.active.is_some()
+    }
+
     fn key(&self, id: &str) -> Option<&TokenKey> {
         let keys = &*self.inner;
-        std::iter::once(&keys.active)
-            .chain(&keys.others)
-            .find(|k| k.id == id)
+        keys.active.iter().chain(&keys.others).find(|k| k.id == id)
     }
 }
 

@@ -2,23 +2,7 @@
 //! request span arrives with its attributes, metrics arrive too, and no value
 //! that is not meant for telemetry leaves.
 
-// Until the library declares `pub mod otel;`, the module is compiled here
-// against the library's own types; the paths it uses resolve through these.
-mod accept {
-    pub use keyhole::accept::*;
-}
-mod config {
-    pub use keyhole::config::*;
-}
-mod telemetry {
-    pub use keyhole::telemetry::*;
-}
-#[allow(dead_code)]
-#[path = "../src"]
-mod library {
-    pub mod otel;
-}
-use library::otel;
+use keyhole::otel;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -74,6 +74,10 @@ impl TokensConfig {
     }
 
     fn validate_active(&self) -> Result<(), Invalid> {
+        // No keys at all: tokenization is off (the gateway refuses policies that need it).
+        if self.active.is_empty() && self.keys.is_empty() {
+            return Ok(());
+        }
         if self.active.is_empty() {
             return Err(Invalid::new(
                 "tokens.active",
@@ -168,8 +172,17 @@ mod tests {
     }
 
     #[test]
-    fn default_is_invalid_because_nothing_can_mint() {
-        let err = TokensConfig::default().validate().unwrap_err();
+    fn no_keys_means_tokenization_is_off_but_a_dangling_active_is_refused() {
+        assert!(TokensConfig::default().validate().is_ok());
+        let vault = crate::token::TokenVault::load(&TokensConfig::default()).unwrap();
+        assert!(!vault.can_tokenize());
+        let holder = crate::token::Holder {
+            agent: "a",
+            vendor: "v",
+        };
+        let concealed = vault.tokenize(&holder, Default::default(), "phone", "+1-555-013-4821");
+        assert_eq!(concealed, crate::token::UNTOKENIZABLE);
+        let err = parse("active = \"k1\"").validate().unwrap_err();
         assert_eq!(err.key, "tokens.active");
     }
 

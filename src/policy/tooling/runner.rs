@@ -132,10 +132,10 @@ fn load_vault(tokens: &TokensConfig) -> Result<TokenVault, String> {
 /// Built through serde so it keeps compiling whatever optional keys the section grows.
 fn ephemeral_config(file: &Path) -> Result<TokensConfig, String> {
     let mut key = toml::Table::new();
-    key.insert("id".into(), "ephemeral".into());
+    key.insert("id".into(), "tmp".into());
     key.insert("file".into(), file.to_string_lossy().into_owned().into());
     let mut table = toml::Table::new();
-    table.insert("active".into(), "ephemeral".into());
+    table.insert("active".into(), "tmp".into());
     table.insert("keys".into(), toml::Value::Array(vec![key.into()]));
     table.try_into().map_err(|e: toml::de::Error| e.to_string())
 }
