@@ -190,6 +190,7 @@ start_upstream() {
         --listen "127.0.0.1:$UP_PORT" --credential-file "$DEMO/keys/upstream.credential"
     wait_ok "http://127.0.0.1:$UP_PORT/healthz" -H "Authorization: Bearer $CREDENTIAL" \
         || die "sample API did not start, see $WORK/upstream.log"
+    UP_PID=$LAST_PID
 }
 
 start_keyhole() {
@@ -210,6 +211,7 @@ start_nginx() {
     mkdir -p "$WORK/nginx"
     render "$HERE/nginx.conf.tmpl" "$WORK/nginx/nginx.conf" "$NGX_PORT"
     start nginx "${PIN_PROXY[@]}" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
+    NGX_PID=$LAST_PID
     wait_ok "https://127.0.0.1:$NGX_PORT$REQ_PATH" -k || die "nginx did not start, see $WORK/nginx/error.log"
 }
 
@@ -220,6 +222,7 @@ start_haproxy() {
     chmod 600 "$WORK/haproxy/server.pem"
     render "$HERE/haproxy.cfg.tmpl" "$WORK/haproxy/haproxy.cfg" "$HAP_PORT"
     start haproxy "${PIN_PROXY[@]}" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
+    HAP_PID=$LAST_PID
     wait_ok "https://127.0.0.1:$HAP_PORT$REQ_PATH" -k || die "haproxy did not start, see $WORK/haproxy.log"
 }
 
@@ -255,7 +258,7 @@ check_setups() {
 features_json() {
     local tokens=false ledger_files
     grep -q '"tok_' "$WORK/check-keyhole-masking.json" && tokens=true
-    ledger_files=$(find "$DEMO/ledger" -type f 2>/dev/null | wc -l)
+    ledger_files=$( (find "$DEMO/ledger" -type f 2>/dev/null || true) | wc -l)
     cat >"$WORK/features.json" <<EOF
 {"tokens_issued": $tokens, "ledger_files_after_run": $ledger_files,
  "note": "tokens_issued=false or ledger_files_after_run=0 means the token vault or ledger was still a placeholder in this build (no encryption, no fsync)"}
@@ -275,25 +278,50 @@ environment_json() {
 EOF
 }
 
+# CPU time (user + system, clock ticks) of a setup's server processes, children included
+# (nginx's worker). On a shared machine this is steadier than req/s: it is what
+# each request cost, whoever else was using the CPU.
+server_ticks() {
+    local pid p t=0
+    case "$1" in
+        upstream) pid=$UP_PID ;; nginx) pid=$NGX_PID ;; haproxy) pid=$HAP_PID ;; *) pid=$KH_PID ;;
+    esac
+    for p in $pid $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+# Adds cpu_us_per_req from the ticks spent during the run.
+with_cpu() { # SETUP TICKS_BEFORE
+    local spent=$(( $(server_ticks "$1") - $2 ))
+    jq -c --argjson t "$spent" --argjson hz "$(getconf CLK_TCK)" \
+        '. + {server_cpu_s: ($t / $hz), cpu_us_per_req: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round) / 10 else null end)}'
+}
+
 run_h1() { # SETUP ROUND CONNS -> one JSON line
-    local url auth ticket out
+    local url auth ticket out before
     IFS='|' read -r url auth ticket <<<"$(target "$1")"
+    before=$(server_ticks "$1")
     out=$(KH_AUTH="$auth" KH_TICKET="$ticket" timeout $((DURATION + 30)) "${PIN_LOAD[@]}" \
         wrk -t1 -c"$3" -d"${DURATION}s" --timeout 10s -s "$HERE/report.lua" "$url" | grep '^WRK_JSON' | cut -d' ' -f2- || true)
     [ -n "$out" ] || die "wrk against $1 printed no result"
     echo "$out" | jq -c --arg s "$1" --argjson r "$2" \
-        '. + {setup: $s, proto: "h1", round: $r, clean: (.errors_status + .errors_connect + .errors_read + .errors_write + .errors_timeout == 0)}'
+        '. + {setup: $s, proto: "h1", round: $r, clean: (.errors_status + .errors_connect + .errors_read + .errors_write + .errors_timeout == 0)}' \
+        | with_cpu "$1" "$before"
 }
 
 run_h2() { # SETUP ROUND -> one JSON line
-    local url auth ticket stdout=$WORK/h2load.out logf=$WORK/h2load.log
+    local url auth ticket stdout=$WORK/h2load.out logf=$WORK/h2load.log before
     IFS='|' read -r url auth ticket <<<"$(target "$1")"
     rm -f "$logf"
+    before=$(server_ticks "$1")
     timeout $((DURATION + 30)) "${PIN_LOAD[@]}" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" \
-        -D "$DURATION" --warm-up-time 1 -H "authorization: $auth" ${ticket:+-H "x-ticket-id: $ticket"} \
+        -D "$DURATION" -H "authorization: $auth" ${ticket:+-H "x-ticket-id: $ticket"} \
         --log-file "$logf" "$url" >"$stdout" 2>&1 || true
     python3 "$HERE/summarize.py" h2load "$stdout" "$logf" | jq -c --arg s "$1" --argjson r "$2" \
-        '. + {setup: $s, proto: "h2", round: $r, clean: (.failed == 0 and .errors_status == 0 and .requests > 0)}'
+        '. + {setup: $s, proto: "h2", round: $r, clean: (.failed == 0 and .errors_status == 0 and .requests > 0)}' \
+        | with_cpu "$1" "$before"
 }
 
 measure_rounds() {
@@ -368,7 +396,10 @@ measure_presidio() {
 main() {
     mkdir -p "$WORK"
     rm -f "$WORK"/{runs.jsonl,memory.json,presidio.json,keyhole-policy-bench.json,features.json,results.json}
-    ulimit -n 65536 || log "could not raise the open file limit; $MEM_CONNS connections may fail"
+    # As many descriptors as allowed: MEM_CONNS connections need one each in wrk and the proxy.
+    ulimit -n "$(ulimit -Hn)" || true
+    [ "$(ulimit -n)" -gt $((MEM_CONNS * 2 + 100)) ] \
+        || log "open file limit $(ulimit -n) is low for $MEM_CONNS connections"
     install_tools
     log "building keyhole (release)"
     (cd "$REPO" && CARGO_TARGET_DIR=$TARGET cargo build --release --bin keyhole) >"$WORK/build.log" 2>&1 \

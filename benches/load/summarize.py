@@ -73,6 +73,11 @@ def load_json(path):
         return json.load(f)
 
 
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
 def medians(runs):
     table = {}
     for proto in ("h1", "h2"):
@@ -85,6 +90,7 @@ def medians(runs):
                 "rps": round(statistics.median(r["rps"] for r in rows), 1),
                 "p50_ms": round(statistics.median(r["p50_us"] for r in rows) / 1000, 3),
                 "p99_ms": round(statistics.median(r["p99_us"] for r in rows) / 1000, 3),
+                "cpu_us_per_req": median_or_none([r.get("cpu_us_per_req") for r in rows]),
                 "clean": all(r.get("clean", False) for r in rows),
             }
     return table
@@ -102,6 +108,8 @@ def ratios(table):
                 out[f"{proto}/{name}_vs_nginx"] = {
                     "rps": round(s["rps"] / ngx["rps"], 3),
                     "p99": round(s["p99_ms"] / ngx["p99_ms"], 3) if ngx["p99_ms"] else None,
+                    "cpu_per_req": (round(s["cpu_us_per_req"] / ngx["cpu_us_per_req"], 3)
+                                    if s["cpu_us_per_req"] and ngx["cpu_us_per_req"] else None),
                 }
     return out
 
@@ -137,12 +145,13 @@ def print_table(result):
     for proto, setups in result["medians"].items():
         tool = "wrk" if proto == "h1" else "h2load"
         print(f"\n{proto} ({tool}), median of rounds")
-        print(f"  {'setup':<17}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}  clean")
+        print(f"  {'setup':<17}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}  clean")
         for name, s in setups.items():
-            print(f"  {name:<17}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}  {s['clean']}")
-    print("\nratios (req/s and p99, setup / nginx)")
+            print(f"  {name:<17}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
+                  f"{str(s['cpu_us_per_req']):>12}  {s['clean']}")
+    print("\nratios (setup / nginx: req/s, p99, server CPU per request)")
     for k, r in result["ratios"].items():
-        print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}")
+        print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}")
     if result.get("memory"):
         m = result["memory"]
         print(f"\nKeyhole memory at {m['connections']} keep-alive connections "
