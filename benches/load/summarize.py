@@ -1,0 +1,205 @@
+"""Helpers for compare.sh (standard library only).
+
+  summarize.py h2load STDOUT LOGFILE   -> one JSON line: rps, p50/p90/p99 (us), failures
+  summarize.py report WORKDIR          -> WORKDIR/results.json and a table on stdout
+
+The report takes the median over rounds of each (setup, protocol) pair, so one
+disturbed run on a shared machine does not decide the result.
+"""
+
+import json
+import os
+import re
+import statistics
+import sys
+
+SETUPS = ["upstream", "nginx", "haproxy", "keyhole-full", "keyhole-masking"]
+TARGETS = {
+    "rps_vs_nginx_min": 0.8,
+    "p99_vs_nginx_max": 1.5,
+    "peak_rss_mib_max": 100,
+    "policy_vs_presidio_min": 100,
+}
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return 0
+    k = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+def h2load(stdout_path, log_path):
+    """h2load prints no percentiles; its per-request log has the elapsed time."""
+    with open(stdout_path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", text)
+    req = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", text)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    elapsed = []
+    if os.path.exists(log_path):
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    elapsed.append(int(parts[2]))
+    elapsed.sort()
+    non_2xx = sum(int(codes.group(i)) for i in (2, 3, 4)) if codes else -1
+    out = {
+        "requests": int(req.group(3)) if req else 0,
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_us": percentile(elapsed, 50),
+        "p90_us": percentile(elapsed, 90),
+        "p99_us": percentile(elapsed, 99),
+        "max_us": elapsed[-1] if elapsed else 0,
+        "failed": (int(req.group(4)) + int(req.group(5))) if req else -1,
+        "errors_status": non_2xx,
+    }
+    print(json.dumps(out))
+
+
+def load_jsonl(path):
+    rows = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def load_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def medians(runs):
+    table = {}
+    for proto in ("h1", "h2"):
+        for setup in SETUPS:
+            rows = [r for r in runs if r["setup"] == setup and r["proto"] == proto]
+            if not rows:
+                continue
+            table.setdefault(proto, {})[setup] = {
+                "rounds": len(rows),
+                "rps": round(statistics.median(r["rps"] for r in rows), 1),
+                "p50_ms": round(statistics.median(r["p50_us"] for r in rows) / 1000, 3),
+                "p99_ms": round(statistics.median(r["p99_us"] for r in rows) / 1000, 3),
+                "cpu_us_per_req": median_or_none([r.get("cpu_us_per_req") for r in rows]),
+                "clean": all(r.get("clean", False) for r in rows),
+            }
+    return table
+
+
+def ratios(table):
+    out = {}
+    for proto, setups in table.items():
+        ngx = setups.get("nginx")
+        if not ngx or not ngx["rps"]:
+            continue
+        for name in ("keyhole-full", "keyhole-masking", "haproxy"):
+            s = setups.get(name)
+            if s:
+                out[f"{proto}/{name}_vs_nginx"] = {
+                    "rps": round(s["rps"] / ngx["rps"], 3),
+                    "p99": round(s["p99_ms"] / ngx["p99_ms"], 3) if ngx["p99_ms"] else None,
+                    "cpu_per_req": (round(s["cpu_us_per_req"] / ngx["cpu_us_per_req"], 3)
+                                    if s["cpu_us_per_req"] and ngx["cpu_us_per_req"] else None),
+                }
+    return out
+
+
+def presidio_ratio(presidio, bench):
+    if not presidio or not bench:
+        return None
+    keyhole = bench["records_per_s"]
+    return {
+        "keyhole_records_per_s": round(keyhole, 1),
+        "presidio_per_element_records_per_s": presidio["presidio_per_element"]["records_per_s"],
+        "presidio_whole_record_records_per_s": presidio["presidio_whole_record"]["records_per_s"],
+        "presidio_whole_record_lists_intact": presidio["presidio_whole_record"]["lists_intact"],
+        "ratio_vs_per_element": round(keyhole / presidio["presidio_per_element"]["records_per_s"], 1),
+        "ratio_vs_whole_record": round(keyhole / presidio["presidio_whole_record"]["records_per_s"], 1),
+    }
+
+
+def verdicts(rat, memory, pres):
+    h1 = rat.get("h1/keyhole-full_vs_nginx", {})
+    v = {}
+    if h1:
+        v["h1_rps_ge_0.8x_nginx"] = h1["rps"] >= TARGETS["rps_vs_nginx_min"]
+        v["h1_p99_within_1.5x_nginx"] = h1["p99"] is not None and h1["p99"] <= TARGETS["p99_vs_nginx_max"]
+    if memory:
+        v["peak_rss_lt_100MiB"] = memory["peak_rss_mib"] < TARGETS["peak_rss_mib_max"]
+    if pres:
+        v["policy_ge_100x_presidio"] = pres["ratio_vs_per_element"] >= TARGETS["policy_vs_presidio_min"]
+    return v
+
+
+def print_table(result):
+    for proto, setups in result["medians"].items():
+        tool = "wrk" if proto == "h1" else "h2load"
+        print(f"\n{proto} ({tool}), median of rounds")
+        print(f"  {'setup':<17}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}  clean")
+        for name, s in setups.items():
+            print(f"  {name:<17}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
+                  f"{str(s['cpu_us_per_req']):>12}  {s['clean']}")
+    print("\nratios (setup / nginx: req/s, p99, server CPU per request)")
+    for k, r in result["ratios"].items():
+        print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}")
+    if result.get("memory"):
+        m = result["memory"]
+        print(f"\nKeyhole memory at {m['connections']} keep-alive connections "
+              f"({m['established_seen']} established seen): peak RSS {m['peak_rss_mib']} MiB "
+              f"(idle {m['idle_rss_mib']} MiB)")
+    if result.get("presidio"):
+        p = result["presidio"]
+        print(f"\npolicy engine vs Presidio (records/s): Keyhole {p['keyhole_records_per_s']}, "
+              f"presidio-structured {p['presidio_per_element_records_per_s']} "
+              f"(x{p['ratio_vs_per_element']}); whole-record mode "
+              f"{p['presidio_whole_record_records_per_s']} (x{p['ratio_vs_whole_record']}, "
+              f"lists intact: {p['presidio_whole_record_lists_intact']})")
+    print("\ntargets:", json.dumps(result["targets_met"]))
+    print("features:", json.dumps(result.get("features")))
+
+
+def report(work):
+    runs = load_jsonl(os.path.join(work, "runs.jsonl"))
+    table = medians(runs)
+    rat = ratios(table)
+    memory = load_json(os.path.join(work, "memory.json"))
+    pres = presidio_ratio(load_json(os.path.join(work, "presidio.json")),
+                          load_json(os.path.join(work, "keyhole-policy-bench.json")))
+    result = {
+        "environment": load_json(os.path.join(work, "environment.json")),
+        "features": load_json(os.path.join(work, "features.json")),
+        "medians": table,
+        "ratios": rat,
+        "memory": memory,
+        "presidio": pres,
+        "targets_met": verdicts(rat, memory, pres),
+        "runs": runs,
+    }
+    with open(os.path.join(work, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    print_table(result)
+    print(f"\nwritten: {os.path.join(work, 'results.json')}")
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "h2load":
+        h2load(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "report":
+        report(sys.argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
