@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use detector::Detector;
+pub use detector::{Detector, Detectors};
 pub use file::PolicyFileError;
 pub use rule::{Action, FieldRule, Generalize, REDACTED};
 pub use tree::{RecordSelector, RuleTree};
@@ -99,7 +99,7 @@ pub struct Route {
     /// Rules for values outside the records (e.g. `$.total`).
     pub envelope: RuleTree,
     /// Free-text detectors of this route's policy file.
-    pub detectors: Arc<[Detector]>,
+    pub detectors: Arc<Detectors>,
     /// What happens to fields no rule names.
     pub unlisted: Unlisted,
 }

@@ -99,3 +99,40 @@ impl DetectorSpec {
         })
     }
 }
+
+/// A policy file's detectors, with one combined automaton so a string that
+/// matches none of them (the common case) is scanned once, not once per detector.
+#[derive(Debug)]
+pub struct Detectors {
+    list: Vec<Detector>,
+    set: regex::RegexSet,
+}
+
+impl Detectors {
+    /// Combines compiled detectors.
+    pub fn new(list: Vec<Detector>) -> Result<Detectors, String> {
+        let set = regex::RegexSetBuilder::new(list.iter().map(|d| d.pattern.as_str()))
+            .size_limit(MAX_PATTERN_SIZE * list.len().max(1))
+            .build()
+            .map_err(|e| format!("detectors cannot be combined: {e}"))?;
+        Ok(Detectors { list, set })
+    }
+
+    /// Indexes (into the list) of the detectors that match `text`, in declaration order.
+    pub fn matching(&self, text: &str) -> regex::SetMatches {
+        self.set.matches(text)
+    }
+
+    /// True when some detector matches `text`.
+    pub fn any_match(&self, text: &str) -> bool {
+        self.set.is_match(text)
+    }
+}
+
+impl std::ops::Deref for Detectors {
+    type Target = [Detector];
+
+    fn deref(&self) -> &[Detector] {
+        &self.list
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::detector::{Detector, DetectorSpec};
+use super::detector::{Detector, DetectorSpec, Detectors};
 use super::rule::RuleSpec;
 use super::tree::{parse_path, RecordSelector, RuleTree};
 use super::{CustomerSource, Route, Unlisted};
@@ -96,7 +96,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
             .map_err(|r| at(offset, r))?;
         detectors.push(detector);
     }
-    let detectors: Arc<[Detector]> = detectors.into();
+    let detectors = Arc::new(Detectors::new(detectors).map_err(|r| at(0, r))?);
     if spec.route.is_empty() {
         return Err(at(0, "policy declares no [[route]]".into()));
     }
@@ -122,7 +122,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
 
 struct RouteContext<'a> {
     policy: &'a PolicyHeader,
-    detectors: &'a Arc<[Detector]>,
+    detectors: &'a Arc<Detectors>,
     origin: String,
 }
 

@@ -340,15 +340,19 @@ impl<'a> Walker<'a> {
     }
 
     fn scan_text(&mut self, text: &str, rec: &mut RecordState) -> Option<String> {
-        let route = self.route;
+        let detectors = &self.route.detectors;
+        if detectors.is_empty() || !detectors.any_match(text) {
+            return None;
+        }
         let mut current: Option<String> = None;
-        for detector in route.detectors.iter() {
+        for index in detectors.matching(text).iter() {
+            let detector = &detectors[index];
             let input = current.as_deref().unwrap_or(text);
-            if !detector.pattern.is_match(input) {
+            // An earlier detector may have replaced what this one matched.
+            if current.is_some() && !detector.pattern.is_match(input) {
                 continue;
             }
-            let replaced = self.apply_detector(detector, input, rec);
-            current = Some(replaced);
+            current = Some(self.apply_detector(detector, input, rec));
         }
         current
     }
