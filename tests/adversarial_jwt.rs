@@ -3,9 +3,9 @@
 //! tokens. Each refused token gets 401, nothing reaches the upstream, and the
 //! leak oracle finds nothing in what came back.
 
-mod support;
 #[path = "support/hostile.rs"]
 mod hostile;
+mod support;
 
 use base64::Engine;
 use hostile::Oracle;
@@ -87,16 +87,28 @@ async fn expect_refused(env: &TestEnv, client: &Client, case: &str, token: &str)
 
 fn algorithm_tricks(env: &TestEnv) -> Vec<(&'static str, String)> {
     let payload = b64(claims(env).to_string().as_bytes());
-    let none = |alg: &str| format!("{}.{payload}.", b64(json!({"alg": alg}).to_string().as_bytes()));
+    let none = |alg: &str| {
+        format!(
+            "{}.{payload}.",
+            b64(json!({"alg": alg}).to_string().as_bytes())
+        )
+    };
     let public = std::fs::read(env.files.dir.join("keys/agent-signing.pub.pem")).expect("pub");
     let hs = |alg, secret: &[u8]| {
         let header = json!({"alg": format!("{alg:?}"), "kid": "demo-ed25519"});
-        forge(&header, &claims(env), &EncodingKey::from_secret(secret), alg)
+        forge(
+            &header,
+            &claims(env),
+            &EncodingKey::from_secret(secret),
+            alg,
+        )
     };
     let good = signed_with_header(env, json!({"alg": "EdDSA", "kid": "demo-ed25519"}));
     let (_, rest) = good.split_once('.').expect("dot");
     let relabel = |alg: &str| {
-        let header = b64(json!({"alg": alg, "kid": "demo-ed25519"}).to_string().as_bytes());
+        let header = b64(json!({"alg": alg, "kid": "demo-ed25519"})
+            .to_string()
+            .as_bytes());
         format!("{header}.{rest}")
     };
     vec![
@@ -105,10 +117,22 @@ fn algorithm_tricks(env: &TestEnv) -> Vec<(&'static str, String)> {
         ("alg NONE", none("NONE")),
         ("alg nOnE", none("nOnE")),
         ("alg none with a signature", format!("{}AAAA", none("none"))),
-        ("HS256 keyed with the public PEM", hs(Algorithm::HS256, &public)),
-        ("HS256 keyed with the trimmed PEM", hs(Algorithm::HS256, public.trim_ascii())),
-        ("HS384 keyed with the public PEM", hs(Algorithm::HS384, &public)),
-        ("HS512 keyed with the public PEM", hs(Algorithm::HS512, &public)),
+        (
+            "HS256 keyed with the public PEM",
+            hs(Algorithm::HS256, &public),
+        ),
+        (
+            "HS256 keyed with the trimmed PEM",
+            hs(Algorithm::HS256, public.trim_ascii()),
+        ),
+        (
+            "HS384 keyed with the public PEM",
+            hs(Algorithm::HS384, &public),
+        ),
+        (
+            "HS512 keyed with the public PEM",
+            hs(Algorithm::HS512, &public),
+        ),
         ("EdDSA signature relabelled RS256", relabel("RS256")),
         ("EdDSA signature relabelled ES256", relabel("ES256")),
         ("EdDSA signature relabelled HS256", relabel("HS256")),
@@ -119,9 +143,15 @@ fn algorithm_tricks(env: &TestEnv) -> Vec<(&'static str, String)> {
 fn kid_tricks(env: &TestEnv) -> Vec<(&'static str, String)> {
     let kid = |k: Value| signed_with_header(env, json!({"alg": "EdDSA", "kid": k}));
     vec![
-        ("kid path traversal", kid(json!("../keys/agent-signing.pub.pem"))),
+        (
+            "kid path traversal",
+            kid(json!("../keys/agent-signing.pub.pem")),
+        ),
         ("kid absolute path", kid(json!("/dev/null"))),
-        ("kid dot segments", kid(json!("demo-ed25519/../demo-ed25519"))),
+        (
+            "kid dot segments",
+            kid(json!("demo-ed25519/../demo-ed25519")),
+        ),
         ("kid other case", kid(json!("DEMO-ED25519"))),
         ("kid trailing space", kid(json!("demo-ed25519 "))),
         ("kid trailing NUL", kid(json!("demo-ed25519\u{0}"))),
@@ -168,9 +198,18 @@ fn claim_tricks(env: &TestEnv) -> Vec<(&'static str, String)> {
     let dup_sub = c.replacen('{', r#"{"sub":"mallory","#, 1);
     let dup_alg = r#"{"alg":"EdDSA","kid":"demo-ed25519","alg":"none"}"#;
     vec![
-        ("exp as a string", with_claim(env, "exp", json!((now + 600).to_string()))),
-        ("nbf as a string", with_claim(env, "nbf", json!((now - 5).to_string()))),
-        ("exp as a float", with_claim(env, "exp", json!(now as f64 + 600.5))),
+        (
+            "exp as a string",
+            with_claim(env, "exp", json!((now + 600).to_string())),
+        ),
+        (
+            "nbf as a string",
+            with_claim(env, "nbf", json!((now - 5).to_string())),
+        ),
+        (
+            "exp as a float",
+            with_claim(env, "exp", json!(now as f64 + 600.5)),
+        ),
         ("exp huge float", with_claim(env, "exp", json!(1e300))),
         ("exp beyond i64", with_claim(env, "exp", json!(u64::MAX))),
         ("exp negative", with_claim(env, "exp", json!(-1))),
@@ -178,24 +217,48 @@ fn claim_tricks(env: &TestEnv) -> Vec<(&'static str, String)> {
         ("exp null", with_claim(env, "exp", Value::Null)),
         ("exp true", with_claim(env, "exp", json!(true))),
         ("nbf far future", with_claim(env, "nbf", json!(i64::MAX))),
-        ("nbf as a float in the future", with_claim(env, "nbf", json!(now as f64 + 3600.0))),
-        ("audience array without ours", with_claim(env, "aud", json!(["someone-else"]))),
+        (
+            "nbf as a float in the future",
+            with_claim(env, "nbf", json!(now as f64 + 3600.0)),
+        ),
+        (
+            "audience array without ours",
+            with_claim(env, "aud", json!(["someone-else"])),
+        ),
         ("audience empty array", with_claim(env, "aud", json!([]))),
         ("audience as a number", with_claim(env, "aud", json!(7))),
-        ("audience as an object", with_claim(env, "aud", json!({"keyhole": true}))),
+        (
+            "audience as an object",
+            with_claim(env, "aud", json!({"keyhole": true})),
+        ),
         ("sub as a number", with_claim(env, "sub", json!(42))),
         ("sub empty", with_claim(env, "sub", json!(""))),
-        ("sub too long", with_claim(env, "sub", json!("a".repeat(200)))),
-        ("sub with CRLF", with_claim(env, "sub", json!("alice\r\nx-keyhole-agent: root"))),
-        ("vendor with a space", with_claim(env, "vendor", json!("north wind"))),
+        (
+            "sub too long",
+            with_claim(env, "sub", json!("a".repeat(200))),
+        ),
+        (
+            "sub with CRLF",
+            with_claim(env, "sub", json!("alice\r\nx-keyhole-agent: root")),
+        ),
+        (
+            "vendor with a space",
+            with_claim(env, "vendor", json!("north wind")),
+        ),
         ("missing iss", without(env, "iss")),
         ("missing aud", without(env, "aud")),
         ("missing exp", without(env, "exp")),
         ("missing nbf", without(env, "nbf")),
         ("missing sub", without(env, "sub")),
         ("missing vendor", without(env, "vendor")),
-        ("duplicate sub claim", forge_raw(header, &dup_sub, &demo_key(env), Algorithm::EdDSA)),
-        ("duplicate alg header", forge_raw(dup_alg, &c, &demo_key(env), Algorithm::EdDSA)),
+        (
+            "duplicate sub claim",
+            forge_raw(header, &dup_sub, &demo_key(env), Algorithm::EdDSA),
+        ),
+        (
+            "duplicate alg header",
+            forge_raw(dup_alg, &c, &demo_key(env), Algorithm::EdDSA),
+        ),
     ]
 }
 
@@ -209,14 +272,29 @@ fn malformed(env: &TestEnv) -> Vec<(&'static str, String)> {
         ("four segments", format!("{good}.{}", parts[2])),
         ("empty segments", "..".to_string()),
         ("empty header", format!(".{}.{}", parts[1], parts[2])),
-        ("padded segments", format!("{}=.{}=.{}", parts[0], parts[1], parts[2])),
+        (
+            "padded segments",
+            format!("{}=.{}=.{}", parts[0], parts[1], parts[2]),
+        ),
         ("standard base64 alphabet", std_b64),
-        ("header not JSON", format!("{}.{}.{}", b64(b"alg=EdDSA"), parts[1], parts[2])),
-        ("header a JSON array", format!("{}.{}.{}", b64(b"[\"EdDSA\"]"), parts[1], parts[2])),
-        ("payload not JSON", format!("{}.{}.{}", parts[0], b64(b"sub=alice"), parts[2])),
+        (
+            "header not JSON",
+            format!("{}.{}.{}", b64(b"alg=EdDSA"), parts[1], parts[2]),
+        ),
+        (
+            "header a JSON array",
+            format!("{}.{}.{}", b64(b"[\"EdDSA\"]"), parts[1], parts[2]),
+        ),
+        (
+            "payload not JSON",
+            format!("{}.{}.{}", parts[0], b64(b"sub=alice"), parts[2]),
+        ),
         ("signature truncated", good[..good.len() - 4].to_string()),
         ("space inside", format!("{} {}", &good[..10], &good[10..])),
-        ("oversized", format!("{}.{}.{}", parts[0], "A".repeat(9000), parts[2])),
+        (
+            "oversized",
+            format!("{}.{}.{}", parts[0], "A".repeat(9000), parts[2]),
+        ),
         ("empty", String::new()),
     ]
 }
@@ -264,9 +342,20 @@ async fn headers_naming_other_keys_are_ignored_not_obeyed() {
     let header = json!({"alg": "EdDSA", "kid": "demo-ed25519"});
     let listed = forge(&header, &aud_list, &demo_key(&env), Algorithm::EdDSA);
     let oracle = Oracle::new(&env.data);
-    for (case, token) in [("genuine with key headers", genuine), ("audience list with ours", listed)] {
-        let reply = env.h1().get(&url, &[("authorization", &bearer(&token))]).await;
-        assert_eq!(reply.status, 200, "{case}: {}", String::from_utf8_lossy(&reply.body));
+    for (case, token) in [
+        ("genuine with key headers", genuine),
+        ("audience list with ours", listed),
+    ] {
+        let reply = env
+            .h1()
+            .get(&url, &[("authorization", &bearer(&token))])
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{case}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
         oracle.assert_clean(&reply.all_bytes(), None, case);
     }
     assert_eq!(env.recorder.count(), 2);
@@ -280,18 +369,58 @@ async fn misplaced_duplicated_or_smuggled_credentials_are_refused() {
     let oracle = Oracle::new(&env.data);
     let both = format!("Bearer {token}, Bearer {}", env.bob());
     let cases: Vec<(&str, String, Vec<(&str, String)>)> = vec![
-        ("query access_token", format!("{url}?access_token={token}"), vec![]),
+        (
+            "query access_token",
+            format!("{url}?access_token={token}"),
+            vec![],
+        ),
         ("query token", format!("{url}?token={token}&x=1"), vec![]),
-        ("cookie", url.clone(), vec![("cookie", format!("access_token={token}"))]),
-        ("x-access-token", url.clone(), vec![("x-access-token", token.clone())]),
-        ("proxy-authorization", url.clone(), vec![("proxy-authorization", bearer(&token))]),
-        ("two headers, good first", url.clone(), vec![
-            ("authorization", bearer(&token)), ("authorization", "Bearer x".into())]),
-        ("two headers, good last", url.clone(), vec![
-            ("authorization", "Bearer x".into()), ("authorization", bearer(&token))]),
-        ("two tokens in one header", url.clone(), vec![("authorization", both)]),
-        ("basic scheme", url.clone(), vec![("authorization", format!("Basic {token}"))]),
-        ("no scheme", url.clone(), vec![("authorization", token.clone())]),
+        (
+            "cookie",
+            url.clone(),
+            vec![("cookie", format!("access_token={token}"))],
+        ),
+        (
+            "x-access-token",
+            url.clone(),
+            vec![("x-access-token", token.clone())],
+        ),
+        (
+            "proxy-authorization",
+            url.clone(),
+            vec![("proxy-authorization", bearer(&token))],
+        ),
+        (
+            "two headers, good first",
+            url.clone(),
+            vec![
+                ("authorization", bearer(&token)),
+                ("authorization", "Bearer x".into()),
+            ],
+        ),
+        (
+            "two headers, good last",
+            url.clone(),
+            vec![
+                ("authorization", "Bearer x".into()),
+                ("authorization", bearer(&token)),
+            ],
+        ),
+        (
+            "two tokens in one header",
+            url.clone(),
+            vec![("authorization", both)],
+        ),
+        (
+            "basic scheme",
+            url.clone(),
+            vec![("authorization", format!("Basic {token}"))],
+        ),
+        (
+            "no scheme",
+            url.clone(),
+            vec![("authorization", token.clone())],
+        ),
     ];
     for client in [env.h1(), env.h2()] {
         for (case, target, headers) in &cases {
