@@ -129,15 +129,41 @@ async fn conflicting_or_malformed_lengths_never_smuggle_a_request() {
         )
         .await;
         let got = statuses(&bytes);
-        // One refusal, and the connection closed: no second request was parsed.
+        // One answer (the parser's refusal, or the upstream's to an empty chunked
+        // body), then the connection closes: no second request is parsed.
         assert_eq!(got, vec![400], "{case}");
         oracle.assert_clean(&bytes, None, case);
     }
-    assert_eq!(
-        env.recorder.count(),
-        0,
-        "an ambiguous framing is never forwarded"
+    for seen in env.recorder.seen() {
+        // Transfer-Encoding wins (RFC 9112 6.3) and Keyhole re-frames what it forwards.
+        assert_eq!(
+            seen.target, path,
+            "only the outer request may reach the upstream"
+        );
+        assert!(seen.body.is_empty(), "the chunked body was empty");
+        assert!(seen.headers.get("transfer-encoding").is_none());
+    }
+
+    // Even without `Connection: close`, a message that carried both lengths ends
+    // its connection: the bytes after the empty chunk are never parsed at all.
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\ncontent-type: application/json\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n"
     );
+    let tail = format!(
+        "0\r\n\r\nGET /customers/{b} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+    );
+    let before = env.recorder.count();
+    let bytes = raw_h1(
+        env.running.addr,
+        &env.files.ca_cert,
+        format!("{head}{tail}").as_bytes(),
+    )
+    .await;
+    assert_eq!(statuses(&bytes), vec![400]);
+    oracle.assert_clean(&bytes, None, "pipelined after an empty chunk");
+    let seen = env.recorder.seen();
+    assert_eq!(seen.len(), before + 1);
+    assert!(seen.iter().all(|s| s.target == path));
 }
 
 #[tokio::test]
