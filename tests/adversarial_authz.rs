@@ -25,6 +25,9 @@ fn alice_on_ticket(env: &TestEnv) -> [(&'static str, String); 2] {
     ]
 }
 
+/// A case name, the request's headers and the expected status.
+type TicketCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+
 fn as_pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -271,7 +274,7 @@ async fn ids_in_query_body_and_ticket_headers_do_not_change_whose_record_it_is()
     let own_url = format!("{}/customers/{own}", env.base());
     let alice = bearer(&env.alice());
     let bob = bearer(&env.bob());
-    let cases: [(&str, Vec<(&str, &str)>, u16); 6] = [
+    let cases: [TicketCase; 6] = [
         (
             "another agent's ticket",
             vec![("authorization", &bob), ("x-ticket-id", "T-1001")],

@@ -14,6 +14,9 @@ use hostile::{error_code, raw_h1, read_to_close, request, statuses, tls_connect,
 use support::{bearer, TestEnv};
 use tokio::io::AsyncWriteExt;
 
+/// A case name, the framing headers and the body bytes sent after them.
+type Framing<'a> = (&'a str, Vec<(&'a str, String)>, String);
+
 async fn env_with_short_timeouts() -> TestEnv {
     TestEnv::start_with(support::Behaviour::Forward, |c| {
         c.limits.header_read_timeout_ms = 300;
@@ -43,10 +46,10 @@ async fn conflicting_or_malformed_lengths_never_smuggle_a_request() {
     let auth = bearer(&env.alice());
     let path = format!("/customers/{a}/notes");
     let body = r#"{"summary":"s","notes":"n"}"#;
-    // The smuggled request carries no credential: if it is ever parsed as a
-    // request of its own, it must get a 401, never reach the upstream.
+    // The smuggled request carries no credential, so it could never reach the
+    // upstream on its own; it must not ride along inside another request either.
     let smuggled = format!("0\r\n\r\nGET /customers/{b} HTTP/1.1\r\nhost: {host}\r\n\r\n");
-    let framings: Vec<(&str, Vec<(&str, String)>, String)> = vec![
+    let framings: Vec<Framing> = vec![
         (
             "CL and TE",
             vec![
@@ -119,7 +122,7 @@ async fn conflicting_or_malformed_lengths_never_smuggle_a_request() {
             ("authorization", auth.clone()),
             ("content-type", "application/json".into()),
         ];
-        headers.extend(extra.into_iter().map(|(k, v)| (k, v)));
+        headers.extend(extra);
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let head = request("POST", &path, &host, &pairs);
         let bytes = raw_h1(

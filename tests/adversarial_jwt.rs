@@ -69,6 +69,9 @@ fn attacker_key() -> (EncodingKey, String) {
     )
 }
 
+/// A case name, the URL and the headers carrying (or misplacing) the credential.
+type Placement<'a> = (&'a str, String, Vec<(&'a str, String)>);
+
 async fn expect_refused(env: &TestEnv, client: &Client, case: &str, token: &str) {
     let url = format!("{}/customers/{}", env.base(), env.hardware_customer().id);
     let auth = bearer(token);
@@ -368,7 +371,7 @@ async fn misplaced_duplicated_or_smuggled_credentials_are_refused() {
     let url = format!("{}/customers/{}", env.base(), env.hardware_customer().id);
     let oracle = Oracle::new(&env.data);
     let both = format!("Bearer {token}, Bearer {}", env.bob());
-    let cases: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let cases: Vec<Placement> = vec![
         (
             "query access_token",
             format!("{url}?access_token={token}"),

@@ -152,8 +152,14 @@ impl Oracle {
             .into_iter()
             .filter_map(|(v, _)| text.find(v.as_str()))
             .map(|at| {
-                let start = text.floor_char_boundary(at.saturating_sub(60));
-                let end = text.ceil_char_boundary((at + 80).min(text.len()));
+                let mut start = at.saturating_sub(60);
+                while !text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                let mut end = (at + 80).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
                 text[start..end].to_string()
             })
             .take(3)
