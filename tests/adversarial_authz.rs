@@ -202,7 +202,7 @@ async fn a_record_that_disagrees_with_the_path_reveals_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a record whose `id` is missing or not a scalar is judged by the path alone (transform/walk.rs record_state)"]
+
 async fn a_record_without_the_id_the_route_checks_reveals_nothing() {
     let (env, _up, slot) = fake_upstream().await;
     let own = env.hardware_customer().clone();

@@ -300,6 +300,10 @@ fn malformed(env: &TestEnv) -> Vec<(&'static str, String)> {
         ),
         ("empty", String::new()),
     ]
+    .into_iter()
+    // A token whose segments happen to hold no `-` or `_` is the same in both alphabets.
+    .filter(|(case, token)| *case != "standard base64 alphabet" || *token != good)
+    .collect()
 }
 
 #[tokio::test]

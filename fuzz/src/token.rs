@@ -74,7 +74,9 @@ fn round_trip(value: &str) -> Result<(), String> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(());
     }
-    if value.chars().count() >= 5 && token.contains(value) {
+    // The `tok_<key id>_` prefix is public; only the sealed body must not show the value.
+    let body = token.splitn(3, '_').nth(2).unwrap_or("");
+    if value.chars().count() >= 5 && body.contains(value) {
         return Err(format!("token {token:?} shows its value"));
     }
     match vault.detokenize(&ALICE, &token) {

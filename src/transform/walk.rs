@@ -1,5 +1,6 @@
 //! The walk over a response: envelope → records → fields → detectors.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
 use serde_json::{Map, Value};
@@ -23,6 +24,23 @@ struct RecordState {
     budget: Option<bool>,
     /// Whether this record's customer is already listed in the outcome.
     listed: bool,
+    /// `class\0lowercased value` of every value this record holds under a justified rule:
+    /// a detector reveals a match only when it is one of the record's own values.
+    own: HashSet<String>,
+}
+
+impl RecordState {
+    fn owns(&self, class: &str, value: &str) -> bool {
+        self.own.contains(&own_key(class, value))
+    }
+}
+
+fn own_key(class: &str, value: &str) -> String {
+    let mut key = String::with_capacity(class.len() + value.len() + 1);
+    key.push_str(class);
+    key.push('\0');
+    key.extend(value.chars().flat_map(char::to_lowercase));
+    key
 }
 
 pub(super) struct Walker<'a> {
@@ -124,12 +142,37 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-        let conflict = matches!((&from_path, &from_record), (Some(p), Some(r)) if p != r);
+        // A route that names a record field must find it: a record without one
+        // cannot show that it agrees with the path, so nothing in it is justified.
+        let names_field = self
+            .route
+            .customer
+            .iter()
+            .any(|s| matches!(s, CustomerSource::Field(_)));
+        let conflict = matches!((&from_path, &from_record), (Some(p), Some(r)) if p != r)
+            || (names_field && from_record.is_none());
         RecordState {
             customer: from_record.or(from_path),
             conflict,
+            own: self.own_values(record),
             ..RecordState::default()
         }
+    }
+
+    /// The record's own values for the classes that revealing detectors look for.
+    fn own_values(&self, record: &Value) -> HashSet<String> {
+        let mut own = HashSet::new();
+        let revealing: Vec<&str> = self
+            .route
+            .detectors
+            .iter()
+            .filter(|d| !d.justify.is_empty())
+            .map(|d| d.class.as_str())
+            .collect();
+        if !revealing.is_empty() {
+            collect_own(record, &self.route.fields.root, &revealing, &mut own);
+        }
+        own
     }
 
     /// Decides one value; returns false when it is to be dropped.
@@ -333,8 +376,21 @@ impl<'a> Walker<'a> {
                     *s = replaced;
                 }
             }
+            Value::Number(n) => {
+                let text = n.to_string();
+                if let Some(replaced) = self.scan_text(&text, rec) {
+                    *value = Value::String(replaced);
+                }
+            }
             Value::Array(items) => items.iter_mut().for_each(|v| self.scan(v, rec)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.scan(v, rec)),
+            Value::Object(map) => {
+                // A key cannot be masked in place: a member whose name a detector matches goes.
+                let detectors = &self.route.detectors;
+                let before = map.len();
+                map.retain(|key, _| detectors.is_empty() || !detectors.any_match(key));
+                self.out.counts.dropped += (before - map.len()) as u32;
+                map.values_mut().for_each(|v| self.scan(v, rec));
+            }
             _ => {}
         }
     }
@@ -363,7 +419,7 @@ impl<'a> Walker<'a> {
         input: &str,
         rec: &mut RecordState,
     ) -> String {
-        let reveal = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
+        let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
         // Tokens already in the text (issued by an earlier detector) are not re-scanned:
         // a pattern could match a stretch of a token's alphabet and corrupt it.
         let tokens: Vec<std::ops::Range<usize>> = if input.contains(crate::token::TOKEN_PREFIX) {
@@ -382,6 +438,7 @@ impl<'a> Walker<'a> {
             }
             out.push_str(&input[last..m.start()]);
             last = m.end();
+            let reveal = justified && rec.owns(&detector.class, m.as_str());
             let whole = m.start() == 0 && m.end() == input.len();
             if reveal && whole && self.scanning_disclosed {
                 out.push_str(m.as_str());
@@ -404,6 +461,34 @@ impl<'a> Walker<'a> {
         }
         out.push_str(&input[last..]);
         out
+    }
+}
+
+fn collect_own(value: &Value, node: &RuleNode, classes: &[&str], out: &mut HashSet<String>) {
+    if let Some(rule) = &node.rule {
+        if !rule.justify.is_empty() && classes.contains(&rule.class.as_str()) {
+            let mut leaves = Vec::new();
+            collect_leaves(value, &mut String::new(), &mut leaves);
+            out.extend(leaves.iter().map(|(_, text)| own_key(&rule.class, text)));
+        }
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if let Some(child) = node.child(k) {
+                    collect_own(v, child, classes, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(child) = node.element() {
+                items
+                    .iter()
+                    .for_each(|v| collect_own(v, child, classes, out));
+            }
+        }
+        _ => {}
     }
 }
 
