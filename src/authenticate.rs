@@ -179,6 +179,9 @@ pub enum Unauthenticated {
     /// `exp` has passed.
     #[error("token has expired")]
     Expired,
+    /// `nbf` is still in the future.
+    #[error("token is not valid yet")]
+    NotYetValid,
     /// `sub` or `vendor` is missing or unusable.
     #[error("token lacks a usable agent or vendor")]
     BadIdentity,
@@ -195,6 +198,7 @@ impl Unauthenticated {
             Self::UnknownKey => "token-unknown-key",
             Self::Invalid => "token-invalid",
             Self::Expired => "token-expired",
+            Self::NotYetValid => "token-not-yet-valid",
             Self::BadIdentity => "token-bad-identity",
         }
     }
@@ -215,7 +219,13 @@ pub struct Authenticator {
     leeway: u64,
     max_token_bytes: usize,
     cache: moka::sync::Cache<String, Arc<Agent>>,
+    /// Recently refused tokens: a client replaying a forged token costs a hash lookup,
+    /// not a signature verification each time.
+    refused: moka::sync::Cache<String, Unauthenticated>,
 }
+
+/// How long a refused token is remembered.
+const REFUSED_TTL: Duration = Duration::from_secs(60);
 
 /// Longest a verified token stays cached, whatever its `exp`.
 const CACHE_CAP: Duration = Duration::from_secs(300);
@@ -241,6 +251,10 @@ impl Authenticator {
             cache: moka::sync::Cache::builder()
                 .max_capacity(cfg.cache_max_entries)
                 .expire_after(UntilExpiry)
+                .build(),
+            refused: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(REFUSED_TTL)
                 .build(),
         })
     }
@@ -271,9 +285,23 @@ impl Authenticator {
                 return Ok(agent);
             }
         }
-        let agent = Arc::new(self.verify_uncached(token)?);
-        self.cache.insert(token.to_string(), agent.clone());
-        Ok(agent)
+        if let Some(refusal) = self.refused.get(token) {
+            return Err(refusal);
+        }
+        match self.verify_uncached(token) {
+            Ok(agent) => {
+                let agent = Arc::new(agent);
+                self.cache.insert(token.to_string(), agent.clone());
+                Ok(agent)
+            }
+            // Not-yet-valid tokens become valid with time: only final refusals are remembered.
+            Err(refusal) => {
+                if refusal != Unauthenticated::NotYetValid {
+                    self.refused.insert(token.to_string(), refusal);
+                }
+                Err(refusal)
+            }
+        }
     }
 
     fn verify_uncached(&self, token: &str) -> Result<Agent, Unauthenticated> {
@@ -289,6 +317,9 @@ impl Authenticator {
             jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
                 match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => Unauthenticated::Expired,
+                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                        Unauthenticated::NotYetValid
+                    }
                     _ => Unauthenticated::Invalid,
                 }
             })?;
