@@ -71,6 +71,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Logs and trace export.
     pub telemetry: TelemetryConfig,
+    /// Reload on file change (SIGHUP always reloads).
+    pub reload: crate::gateway::watch::ReloadConfig,
     /// The config file this was read from (set by [`Config::load`]).
     #[serde(skip)]
     pub path: PathBuf,

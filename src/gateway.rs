@@ -3,6 +3,8 @@
 //! Config-derived state lives in one [`Runtime`] that is swapped whole on
 //! reload, so a request sees either the old set or the new one, never a mix.
 
+pub mod watch;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -11,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 
 use crate::accept::{self, ConnectionHandler};
@@ -181,7 +183,7 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     /// The shared state (for tests and signal handlers).
     pub gateway: Arc<Gateway>,
-    shutdown: watch::Sender<bool>,
+    shutdown: signal::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -241,7 +243,12 @@ pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running
             address: admin_addr,
             source,
         })?;
-    let (shutdown, rx) = watch::channel(false);
+    if gateway.runtime().config.reload.watch {
+        let interval =
+            std::time::Duration::from_millis(gateway.runtime().config.reload.interval_ms.max(100));
+        self::watch::spawn(&gateway, interval);
+    }
+    let (shutdown, rx) = signal::channel(false);
     let handler = Arc::new(Handler(gateway.clone()));
     let tasks = vec![
         tokio::spawn(accept::serve(

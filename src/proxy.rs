@@ -121,6 +121,9 @@ async fn run(
         rt.config.limits.max_json_depth,
     )?;
     log.counts = outcome.counts;
+    for d in &outcome.disclosures {
+        *log.disclosed_classes.entry(d.class.clone()).or_default() += 1;
+    }
     // ledger
     let verdict = ledger_phase(gw, route, &ticket, &outcome, &params, peer, log).await?;
     Ok(response::build(

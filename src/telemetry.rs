@@ -67,6 +67,8 @@ pub struct RequestLog {
     pub ticket: Option<String>,
     /// Per-decision counts from the transform.
     pub counts: ActionCounts,
+    /// Clear disclosures per field class (names only).
+    pub disclosed_classes: BTreeMap<String, u32>,
     /// The ledger sequence number of the disclosure, if any.
     pub disclosure: Option<u64>,
     /// The denial recorded, if any.
@@ -141,6 +143,12 @@ impl Metrics {
         }
         if log.disclosure.is_some() {
             self.add("keyhole_disclosures_total".into(), 1);
+        }
+        for (class, n) in &log.disclosed_classes {
+            self.add(
+                format!("keyhole_disclosures_by_class_total{{class=\"{class}\"}}"),
+                *n as u64,
+            );
         }
         if let Some(d) = &log.denial {
             self.add(format!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);

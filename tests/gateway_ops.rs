@@ -43,6 +43,10 @@ async fn health_readiness_and_metrics() {
     assert!(metrics.contains("keyhole_disclosures_total 1"), "{metrics}");
     assert!(metrics.contains("keyhole_requests_total{status=\"200\"} 1"));
     assert!(
+        metrics.contains("keyhole_disclosures_by_class_total{class=\"service-tag\"}"),
+        "{metrics}"
+    );
+    assert!(
         !metrics.contains(&a.devices[0].service_tag),
         "metrics carry no values"
     );
@@ -153,4 +157,36 @@ async fn client_certificates_must_match_the_tokens_vendor() {
         )
         .await;
     assert!(without.is_err(), "no client certificate, no TLS session");
+}
+
+#[tokio::test]
+async fn a_watched_policy_directory_reloads_on_change() {
+    let env = TestEnv::start_with(support::Behaviour::Forward, |c| {
+        c.reload.watch = true;
+        c.reload.interval_ms = 100;
+    })
+    .await;
+    let a = env.ticket_customer("T-1001").clone();
+    let url = format!("{}/customers/{}", env.base(), a.id);
+    let auth = bearer(&env.bob());
+    let client = env.h1();
+    let policy = env.files.dir.join("policies/customer-records.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        text.replacen(
+            "\"name\"                            = \"pass\"",
+            "\"name\" = \"drop\"",
+            1,
+        ),
+    )
+    .unwrap();
+    for _ in 0..100 {
+        let body = client.get(&url, &[("authorization", &auth)]).await.json();
+        if body.get("name").is_none() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the changed policy was never picked up");
 }
