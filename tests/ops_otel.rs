@@ -89,6 +89,7 @@ fn request_log() -> RequestLog {
             masked: 2,
             ..ActionCounts::default()
         },
+        disclosed_classes: Default::default(),
         disclosure: Some(7),
         denial: None,
         error: None,
