@@ -1,6 +1,7 @@
 //! Property: for random records, random (consistent) policies, random agents and
 //! tickets, the transformed response never contains a sensitive value the
-//! ticket does not justify, always parses, and only records disclosures that
+//! ticket does not justify, always parses, records a disclosure for every clear
+//! value it shows, and only records disclosures that
 //! the ticket justifies. Exercised at the transform level (`transform::apply`).
 
 use std::path::Path;
@@ -373,7 +374,8 @@ proptest! {
         let (mut doc, params) = s.document();
         let lookup = Lookup::Found(Arc::new(s.ticket.clone()));
         let ticket = TicketContext::from_lookup("T-1", lookup, s.agent, Utc::now(), s.allow_pending);
-        let fingerprint = |v: &str| format!("fp:{}", v.len());
+        // Test-only fingerprint that keeps the value, so the property can check coverage.
+        let fingerprint = |v: &str| format!("fp:{v}");
         let vendor = if s.agent == "alice" { "northwind" } else { "contoso" };
         let judge = Judge {
             ticket: &ticket,
@@ -389,9 +391,16 @@ proptest! {
         let reparsed: Value = serde_json::from_slice(&bytes).expect("output parses");
         prop_assert_eq!(&reparsed, &doc);
         let text = String::from_utf8_lossy(&bytes);
-        let (_, forbidden) = s.oracle(&params);
+        let (allowed, forbidden) = s.oracle(&params);
         for value in &forbidden {
             prop_assert!(!text.contains(value.as_str()), "leaked {:?} in {}", value, text);
+        }
+        // Every clear value the response does contain has a disclosure record.
+        for value in allowed.iter().filter(|v| text.contains(v.as_str())) {
+            prop_assert!(
+                outcome.disclosures.iter().any(|d| d.fingerprint.contains(value.as_str())),
+                "{:?} shown without a disclosure record", value
+            );
         }
         if !s.live() {
             prop_assert!(outcome.disclosures.is_empty(), "a dead ticket disclosed {:?}", outcome.disclosures);
