@@ -28,6 +28,7 @@ mod checkpoint;
 mod entry;
 mod faults;
 mod key;
+mod lines;
 mod manifest;
 pub mod read;
 pub mod record;
