@@ -8,6 +8,7 @@
 mod agent;
 mod attribute;
 mod leaked;
+mod lean;
 mod render;
 mod stats;
 mod table;

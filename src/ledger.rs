@@ -18,21 +18,26 @@
 //!
 //! # Durability
 //!
-//! [`Ledger::append`] hands the record to one writer thread that writes every record
-//! queued so far as a single batch and fsyncs once (group commit); `append` returns
-//! only after that fsync. A failed write or fsync marks the ledger unhealthy: every
-//! append fails fast with [`LedgerError::Unavailable`] until a background recovery
-//! has truncated the unacknowledged bytes, fsync'd, and written a checkpoint.
+//! [`Ledger::append`] serialises the entry on the caller's thread and hands it to
+//! one writer thread that chains and writes every record queued so far as a
+//! single batch (group commit). Two sync threads keep fsyncs in flight, so the
+//! next batch is written while the previous one syncs; `append` returns only
+//! after an fsync covering its record. A failed write or fsync marks the ledger
+//! unhealthy: every append fails fast with [`LedgerError::Unavailable`] until a
+//! background recovery has truncated the unacknowledged bytes, fsync'd, and
+//! written a checkpoint.
 
 mod checkpoint;
 mod entry;
 mod faults;
 mod key;
+mod lines;
 mod manifest;
 pub mod read;
 pub mod record;
 mod scan;
 mod segment;
+mod sync;
 mod tail;
 mod writer;
 
@@ -342,6 +347,7 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
         .map_err(|e| LedgerError::io("checkpoint", &cfg.dir.join(CHECKPOINT_FILE), e))?;
     let healthy = Arc::new(AtomicBool::new(true));
     let (tx, rx) = mpsc::channel(cfg.queue_depth);
+    let wake = tx.downgrade();
     let limits = writer::Limits {
         segment_bytes: cfg.segment_bytes,
         max_batch: cfg.max_batch,
@@ -354,18 +360,14 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
         faults,
         healthy: healthy.clone(),
         rx,
+        wake,
         tail,
         checkpoints,
     };
     let interval = Duration::from_secs(cfg.checkpoint_interval_secs);
-    Ok((
-        Writer::new(parts),
-        tx,
-        key,
-        healthy,
-        cfg.dir.clone(),
-        interval,
-    ))
+    let writer =
+        Writer::new(parts).map_err(|e| LedgerError::io("start sync threads for", &cfg.dir, e))?;
+    Ok((writer, tx, key, healthy, cfg.dir.clone(), interval))
 }
 
 /// Asks the writer for a checkpoint every `interval` for as long as any `Ledger`

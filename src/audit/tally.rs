@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::attribute::Evidence;
 use super::leaked::LeakedRow;
+use super::lean::{quick, Quick};
 use crate::ledger::read::Text;
 use crate::ledger::EntryKind;
 
@@ -97,8 +98,17 @@ impl<'f> Tally<'f> {
 
     /// Counts one line; lines that do not parse are `verify`'s business.
     pub(super) fn add_line(&mut self, line: &[u8], rows: &[LeakedRow]) {
-        if let Ok(record) = serde_json::from_slice::<LeanRecord<'_>>(line) {
-            self.add(&record, rows);
+        let fingerprints = self.fingerprints;
+        match quick(line, |f| fingerprints.contains_key(f)) {
+            Quick::Denial => {}
+            Quick::Disclosure { agent, vendor } => {
+                self.count(agent, vendor, 1);
+            }
+            Quick::Unsure => {
+                if let Ok(record) = serde_json::from_slice::<LeanRecord<'_>>(line) {
+                    self.add(&record, rows);
+                }
+            }
         }
     }
 

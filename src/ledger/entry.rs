@@ -65,7 +65,13 @@ impl Entry {
     pub(crate) fn to_json(&self) -> Vec<u8> {
         // Plain strings, a timestamp and an enum always serialise; the empty
         // object is an unreachable fallback that keeps this function total.
-        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
+        // Sized for a typical entry so serialising does not grow the buffer
+        // several times over.
+        let mut out = Vec::with_capacity(768);
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => out,
+            Err(_) => b"{}".to_vec(),
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+pub(crate) use super::lines::find_byte;
+use super::lines::{for_each_line, Lines};
 use super::segment::list_segments;
 use super::EntryKind;
 
@@ -149,20 +151,19 @@ pub fn for_each_record(
         source,
     })?;
     let mut stats = ReadStats::default();
+    let mut buf = Vec::new();
     for segment in segments {
-        let bytes = std::fs::read(&segment.path).map_err(|source| ReadError {
+        let each_line = |line: &[u8]| match serde_json::from_slice::<RecordView<'_>>(line) {
+            Ok(record) => {
+                stats.records += 1;
+                each(&record);
+            }
+            Err(_) => stats.unreadable += 1,
+        };
+        for_each_line(&segment.path, &mut buf, each_line).map_err(|source| ReadError {
             path: segment.path.clone(),
             source,
         })?;
-        for line in complete_lines(&bytes) {
-            match serde_json::from_slice::<RecordView<'_>>(line) {
-                Ok(record) => {
-                    stats.records += 1;
-                    each(&record);
-                }
-                Err(_) => stats.unreadable += 1,
-            }
-        }
     }
     Ok(stats)
 }
@@ -189,18 +190,18 @@ where
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || -> Result<T, ReadError> {
         let mut state = init();
+        let mut buf = Vec::new();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(segment) = segments.get(i) else {
                 return Ok(state);
             };
-            let bytes = std::fs::read(&segment.path).map_err(|source| ReadError {
-                path: segment.path.clone(),
-                source,
-            })?;
-            for line in complete_lines(&bytes) {
-                each(&mut state, line);
-            }
+            for_each_line(&segment.path, &mut buf, |line| each(&mut state, line)).map_err(
+                |source| ReadError {
+                    path: segment.path.clone(),
+                    source,
+                },
+            )?;
         }
     };
     let threads = threads.clamp(1, segments.len().max(1));
@@ -227,10 +228,7 @@ pub fn reader_threads() -> usize {
 
 /// The newline-terminated lines of `bytes`, without their newlines.
 pub fn complete_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    bytes[..end]
-        .split_inclusive(|&b| b == b'\n')
-        .map(|line| &line[..line.len() - 1])
+    Lines::new(bytes)
 }
 
 #[cfg(test)]

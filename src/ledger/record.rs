@@ -51,7 +51,7 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, prev: &Hash, entry_json: &[u8]) -> Ha
     let start = out.len();
     let mut hex_buf = [0u8; 64];
     out.extend_from_slice(SEQ_KEY);
-    out.extend_from_slice(seq.to_string().as_bytes());
+    push_decimal(out, seq);
     out.extend_from_slice(PREV_KEY);
     out.extend_from_slice(to_hex(prev, &mut hex_buf));
     out.extend_from_slice(ENTRY_KEY);
@@ -62,6 +62,21 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, prev: &Hash, entry_json: &[u8]) -> Ha
     out.extend_from_slice(END);
     out.push(b'\n');
     hash
+}
+
+/// Appends `n` in decimal without allocating.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// Checks a line (without its newline) against its own hash and returns its
@@ -173,6 +188,15 @@ mod tests {
                 bad[i] ^= 1 << bit;
                 assert!(check(&bad).is_err(), "flip at byte {i} bit {bit} passed");
             }
+        }
+    }
+
+    #[test]
+    fn seq_is_written_in_plain_decimal() {
+        for seq in [0, 1, 9, 10, 4_294_967_296, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, seq);
+            assert_eq!(out, seq.to_string().as_bytes());
         }
     }
 

@@ -1,7 +1,8 @@
-//! The group-commit writer: one thread owns the files. It takes every append
-//! queued so far, writes them as one batch, fsyncs once, and only then answers
-//! each appender with its seq. Under load the queue fills while an fsync runs,
-//! so batches grow and the cost of durability is shared.
+//! The group-commit writer: one thread owns the segment files. It takes every
+//! append queued so far, chains and writes them as one batch, and hands the
+//! batch to the sync threads ([`super::sync`]), which answer each appender with
+//! its seq once an fsync covers it. The writer never waits for an fsync, so
+//! under load the next batch is written while the previous one syncs.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -18,6 +19,7 @@ use super::faults::Faults;
 use super::record;
 use super::scan::Head;
 use super::segment::{self, SegmentFile};
+use super::sync::{Reply, Syncers};
 use super::tail::Tail;
 use super::{LedgerError, LedgerKey};
 
@@ -37,6 +39,8 @@ pub(crate) enum Command {
     },
     /// Write what is queued, checkpoint, and stop.
     Shutdown { reply: oneshot::Sender<()> },
+    /// Look at the ledger's health now (sent when an fsync fails).
+    Wake,
 }
 
 /// Tunables from the config.
@@ -54,6 +58,8 @@ pub(crate) struct Parts {
     pub faults: Arc<Faults>,
     pub healthy: Arc<AtomicBool>,
     pub rx: mpsc::Receiver<Command>,
+    /// Lets the sync threads wake the writer without keeping it running.
+    pub wake: mpsc::WeakSender<Command>,
     pub tail: Tail,
     pub checkpoints: checkpoint::Log,
 }
@@ -63,39 +69,47 @@ struct Current {
     segment: SegmentFile,
     // Dropped after a failure: the page cache behind it can no longer be trusted.
     file: Option<File>,
-    // Bytes known to be fsync'd; recovery cuts the file back to this.
-    len: u64,
 }
-
-type Reply = oneshot::Sender<Result<u64, LedgerError>>;
 
 pub(crate) struct Writer {
     parts: Parts,
     current: Option<Current>,
-    /// Last durable record.
-    head: Head,
-    /// Last record staged in `buf`, not yet durable.
+    /// Last record staged or written, durable or not.
     staged: Head,
+    /// Bytes of the current segment written (durable or not).
+    written: u64,
     buf: Vec<u8>,
     replies: Vec<(u64, Reply)>,
+    syncers: Syncers,
 }
 
 impl Writer {
-    pub(crate) fn new(parts: Parts) -> Self {
+    pub(crate) fn new(parts: Parts) -> io::Result<Self> {
         let head = parts.tail.head;
-        let current = parts.tail.segment.clone().map(|(segment, len)| Current {
+        let len = parts.tail.segment.as_ref().map_or(0, |(_, len)| *len);
+        let syncers = Syncers::start(
+            parts.healthy.clone(),
+            parts.faults.clone(),
+            parts.wake.clone(),
+            head,
+            len,
+        )?;
+        let current = parts.tail.segment.clone().map(|(segment, _)| Current {
             segment,
             file: None,
-            len,
         });
-        Writer {
+        if let Some(current) = &current {
+            syncers.open_segment(&current.segment.path, len)?;
+        }
+        Ok(Writer {
             parts,
             current,
-            head,
             staged: head,
+            written: len,
             buf: Vec::with_capacity(1 << 20),
             replies: Vec::new(),
-        }
+            syncers,
+        })
     }
 
     /// The writer thread's loop; returns after shutdown or when every handle is gone.
@@ -123,7 +137,7 @@ impl Writer {
                     let _ = reply.send(());
                     return;
                 }
-                Some(Command::Append { .. }) => {}
+                Some(Command::Append { .. } | Command::Wake) => {}
             }
         }
     }
@@ -152,27 +166,32 @@ impl Writer {
         self.replies.push((seq, reply));
     }
 
-    /// Writes and fsyncs the staged batch, then answers its appenders.
+    /// Writes the staged batch and hands it to the sync threads, which answer
+    /// its appenders once it is durable.
     fn commit(&mut self) {
         if self.replies.is_empty() {
             return;
         }
-        let result = self.write_batch();
         let replies = std::mem::take(&mut self.replies);
+        // After a failed fsync nothing more is written until recovery.
+        let result = if self.parts.healthy.load(Ordering::Acquire) {
+            self.write_batch()
+        } else {
+            Err(io::Error::other("ledger is failed"))
+        };
         self.buf.clear();
-        match result {
-            Ok(()) => {
-                self.head = self.staged;
-                for (seq, reply) in replies {
-                    let _ = reply.send(Ok(seq));
-                }
-            }
+        let refused = match result {
+            Ok(()) => self.syncers.submit(self.written, self.staged, replies),
             Err(e) => {
-                self.fail(&e);
-                self.staged = self.head;
-                for (_, reply) in replies {
-                    let _ = reply.send(Err(LedgerError::Unavailable));
+                if self.parts.healthy.load(Ordering::Acquire) {
+                    self.fail(&e);
                 }
+                Err(replies)
+            }
+        };
+        if let Err(replies) = refused {
+            for (_, reply) in replies {
+                let _ = reply.send(Err(LedgerError::Unavailable));
             }
         }
     }
@@ -182,8 +201,11 @@ impl Writer {
         let buf = std::mem::take(&mut self.buf);
         let result = self
             .segment_for_batch()
-            .and_then(|current| write_durably(current, &buf, &faults));
+            .and_then(|current| write_out(current, &buf, &faults));
         self.buf = buf;
+        if result.is_ok() {
+            self.written += self.buf.len() as u64;
+        }
         result
     }
 
@@ -191,16 +213,25 @@ impl Writer {
     fn segment_for_batch(&mut self) -> io::Result<&mut Current> {
         let full = match &self.current {
             None => true,
-            Some(c) => c.len > 0 && c.len >= self.parts.limits.segment_bytes,
+            Some(_) => self.written > 0 && self.written >= self.parts.limits.segment_bytes,
         };
         if full {
-            let segment = SegmentFile::new(&self.parts.dir, self.head.seq + 1);
+            // The old segment's batches must be durable before the new one
+            // starts, so its first seq follows the durable head.
+            let (head, _) = self.syncers.drain();
+            if !self.parts.healthy.load(Ordering::Acquire) {
+                return Err(io::Error::other(
+                    "an fsync failed before the segment rotated",
+                ));
+            }
+            let segment = SegmentFile::new(&self.parts.dir, head.seq + 1);
             let file = create_segment(&segment)?;
             segment::sync_dir(&self.parts.dir)?;
+            self.syncers.open_segment(&segment.path, 0)?;
+            self.written = 0;
             self.current = Some(Current {
                 segment,
                 file: Some(file),
-                len: 0,
             });
         }
         let current = self
@@ -215,7 +246,7 @@ impl Writer {
 
     fn fail(&mut self, e: &io::Error) {
         tracing::error!(error = %e, "ledger write failed; disclosures stop until it recovers");
-        self.parts.healthy.store(false, Ordering::Release);
+        self.syncers.fail();
         if let Some(current) = self.current.as_mut() {
             current.file = None;
         }
@@ -225,8 +256,12 @@ impl Writer {
         if !self.parts.healthy.load(Ordering::Acquire) {
             return Err(LedgerError::Unavailable);
         }
+        let (head, _) = self.syncers.drain();
+        if !self.parts.healthy.load(Ordering::Acquire) {
+            return Err(LedgerError::Unavailable);
+        }
         let p = &mut self.parts;
-        let result = p.checkpoints.write(&p.key, self.head, false, &p.faults);
+        let result = p.checkpoints.write(&p.key, head, false, &p.faults);
         result.map_err(|e| {
             self.fail(&e);
             LedgerError::Unavailable
@@ -252,6 +287,7 @@ impl Writer {
                         let _ = reply.send(());
                         return false;
                     }
+                    Ok(Command::Wake) => {}
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => return false,
                 }
@@ -260,7 +296,10 @@ impl Writer {
                 match self.try_recover() {
                     Ok(()) => {
                         self.parts.healthy.store(true, Ordering::Release);
-                        tracing::info!(seq = self.head.seq, "ledger recovered; disclosures resume");
+                        tracing::info!(
+                            seq = self.staged.seq,
+                            "ledger recovered; disclosures resume"
+                        );
                         return true;
                     }
                     Err(e) => tracing::warn!(error = %e, "ledger recovery attempt failed"),
@@ -274,15 +313,21 @@ impl Writer {
     /// Cuts the segment back to its last durable byte, fsyncs it through a fresh
     /// handle, and proves the disk takes writes again with a checkpoint.
     fn try_recover(&mut self) -> io::Result<()> {
+        // Waits for fsyncs still running; their batches were already refused.
+        let (head, len) = self.syncers.drain();
+        self.staged = head;
+        self.written = len;
         if let Some(current) = self.current.as_mut() {
             let file = open_append(&current.segment)?;
-            file.set_len(current.len)?;
+            file.set_len(len)?;
             self.parts.faults.check_sync()?;
             file.sync_all()?;
             current.file = Some(file);
         }
         let p = &mut self.parts;
-        p.checkpoints.write(&p.key, self.head, true, &p.faults)
+        p.checkpoints.write(&p.key, head, true, &p.faults)?;
+        let path = self.current.as_ref().map(|c| c.segment.path.as_path());
+        self.syncers.recovered(path)
     }
 
     /// Shutdown: no new commands, write everything queued, checkpoint.
@@ -314,13 +359,13 @@ impl Writer {
                 Command::Shutdown { reply } => {
                     let _ = reply.send(());
                 }
-                Command::Append { .. } => {}
+                Command::Append { .. } | Command::Wake => {}
             }
         }
     }
 }
 
-fn write_durably(current: &mut Current, buf: &[u8], faults: &Faults) -> io::Result<()> {
+fn write_out(current: &mut Current, buf: &[u8], faults: &Faults) -> io::Result<()> {
     let file = current
         .file
         .as_mut()
@@ -329,11 +374,7 @@ fn write_durably(current: &mut Current, buf: &[u8], faults: &Faults) -> io::Resu
         file.write_all(&buf[..buf.len() / 2])?;
         return Err(io::Error::other("injected write failure"));
     }
-    file.write_all(buf)?;
-    faults.check_sync()?;
-    file.sync_data()?;
-    current.len += buf.len() as u64;
-    Ok(())
+    file.write_all(buf)
 }
 
 fn create_segment(segment: &SegmentFile) -> io::Result<File> {
