@@ -134,6 +134,19 @@ pub fn error_response(
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
+    json_headers(headers, request_id);
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
+}
+
+/// The headers every JSON answer Keyhole writes carries: a JSON type that is not
+/// sniffed, no caching of what may be customer data, and the request id.
+pub fn json_headers(headers: &mut http::HeaderMap, request_id: &str) {
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -142,14 +155,11 @@ pub fn error_response(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("keyhole-request-id", v);
     }
-    if status == StatusCode::UNAUTHORIZED {
-        headers.insert(
-            http::header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer"),
-        );
-    }
-    resp
 }

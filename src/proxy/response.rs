@@ -64,21 +64,7 @@ pub fn build(
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("keyhole-request-id", v);
-    }
+    crate::rescue::json_headers(h, request_id);
     if let Some(v) = verdict
         .ticket
         .as_deref()
