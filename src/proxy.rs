@@ -22,9 +22,9 @@ pub use peer::Peer;
 use crate::authenticate::Agent;
 use crate::gateway::{Gateway, Runtime};
 use crate::ledger::{Entry, EntryKind};
-use crate::policy::{Route, Unmatched};
+use crate::policy::Unmatched;
 use crate::rescue::{self, ProxyError};
-use crate::route::{CanonicalPath, Params};
+use crate::route::CanonicalPath;
 use crate::telemetry::RequestLog;
 use crate::ticket::TicketContext;
 use crate::token::Holder;
@@ -125,7 +125,7 @@ async fn run(
         *log.disclosed_classes.entry(d.class.clone()).or_default() += 1;
     }
     // ledger
-    let verdict = ledger_phase(gw, route, &ticket, &outcome, &params, peer, log).await?;
+    let verdict = ledger_phase(gw, &ticket, outcome, peer, log).await?;
     Ok(response::build(
         resp_parts.status,
         bytes,
@@ -218,10 +218,8 @@ async fn unmatched(
 /// Makes the disclosure durable before the response may leave, and records denials.
 async fn ledger_phase(
     gw: &Gateway,
-    route: &Route,
     ticket: &TicketContext,
-    outcome: &crate::transform::Outcome,
-    _params: &Params,
+    outcome: crate::transform::Outcome,
     peer: &Peer,
     log: &mut RequestLog,
 ) -> Result<response::Verdict, ProxyError> {
@@ -243,18 +241,9 @@ async fn ledger_phase(
         return Ok(verdict);
     }
     let entry = Entry {
-        kind: EntryKind::Disclosure,
-        reason: None,
-        time: chrono::Utc::now(),
-        agent: log.agent.clone().unwrap_or_default(),
-        vendor: log.vendor.clone().unwrap_or_default(),
-        ticket: ticket.ticket_id().map(str::to_string),
-        customers: outcome.customers.clone(),
-        method: log.method.clone(),
-        route: route.template.as_str().to_string(),
-        request_id: log.request_id.clone(),
-        client: peer.addr.to_string(),
-        fields: outcome.disclosures.clone(),
+        customers: outcome.customers,
+        fields: outcome.disclosures,
+        ..entry_for(log, peer, EntryKind::Disclosure, None)
     };
     let seq = gw.ledger.append(entry).await.map_err(|e| {
         tracing::error!(error = %e, request_id = %log.request_id, "ledger append failed; withholding disclosure");
@@ -265,11 +254,11 @@ async fn ledger_phase(
     Ok(verdict)
 }
 
-/// Records a denial for the security team; a ledger failure here is logged, not fatal (nothing was disclosed).
-async fn record_denial(gw: &Gateway, log: &RequestLog, peer: &Peer, reason: &str) {
-    let entry = Entry {
-        kind: EntryKind::Denial,
-        reason: Some(reason.to_string()),
+/// A ledger entry for this request, with no customers or fields yet.
+fn entry_for(log: &RequestLog, peer: &Peer, kind: EntryKind, reason: Option<&str>) -> Entry {
+    Entry {
+        kind,
+        reason: reason.map(str::to_string),
         time: chrono::Utc::now(),
         agent: log.agent.clone().unwrap_or_default(),
         vendor: log.vendor.clone().unwrap_or_default(),
@@ -280,7 +269,12 @@ async fn record_denial(gw: &Gateway, log: &RequestLog, peer: &Peer, reason: &str
         request_id: log.request_id.clone(),
         client: peer.addr.to_string(),
         fields: Vec::new(),
-    };
+    }
+}
+
+/// Records a denial for the security team; a ledger failure here is logged, not fatal (nothing was disclosed).
+async fn record_denial(gw: &Gateway, log: &RequestLog, peer: &Peer, reason: &str) {
+    let entry = entry_for(log, peer, EntryKind::Denial, Some(reason));
     if let Err(e) = gw.ledger.append(entry).await {
         tracing::error!(error = %e, request_id = %log.request_id, "ledger could not record a denial");
     }
