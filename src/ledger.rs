@@ -82,6 +82,9 @@ pub struct LedgerConfig {
     pub queue_depth: usize,
     /// Pause between recovery attempts after a write or fsync failure.
     pub recovery_interval_ms: u64,
+    /// Under concurrent load, at most one fsync starts per window, so each
+    /// covers more appends; an append alone is synced at once. 0 turns it off.
+    pub commit_window_us: u64,
 }
 
 impl Default for LedgerConfig {
@@ -94,6 +97,7 @@ impl Default for LedgerConfig {
             max_batch: 8192,
             queue_depth: 65_536,
             recovery_interval_ms: 2000,
+            commit_window_us: 2000,
         }
     }
 }
@@ -127,7 +131,8 @@ impl LedgerConfig {
             self.recovery_interval_ms,
             10,
             600_000,
-        )
+        )?;
+        check_range("ledger.commit_window_us", self.commit_window_us, 0, 100_000)
     }
 }
 
@@ -352,6 +357,7 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
         segment_bytes: cfg.segment_bytes,
         max_batch: cfg.max_batch,
         recovery_interval: Duration::from_millis(cfg.recovery_interval_ms),
+        commit_window: Duration::from_micros(cfg.commit_window_us),
     };
     let parts = writer::Parts {
         dir: cfg.dir.clone(),
@@ -389,4 +395,36 @@ fn spawn_checkpoint_ticker(weak: mpsc::WeakSender<Command>, interval: Duration) 
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LedgerConfig;
+
+    type Spoil = fn(&mut LedgerConfig);
+
+    #[test]
+    fn validate_names_the_key_it_rejects() {
+        let cases: [(&str, Spoil); 4] = [
+            ("ledger.dir", |c| c.dir = "".into()),
+            ("ledger.max_batch", |c| c.max_batch = 0),
+            ("ledger.recovery_interval_ms", |c| {
+                c.recovery_interval_ms = 1
+            }),
+            ("ledger.commit_window_us", |c| {
+                c.commit_window_us = 1_000_000
+            }),
+        ];
+        for (key, spoil) in cases {
+            let mut cfg = LedgerConfig::default();
+            spoil(&mut cfg);
+            let err = cfg.validate().expect_err(key);
+            assert!(format!("{err}").contains(key), "{key}: {err}");
+        }
+        let off = LedgerConfig {
+            commit_window_us: 0,
+            ..LedgerConfig::default()
+        };
+        assert!(off.validate().is_ok(), "0 turns the window off");
+    }
 }

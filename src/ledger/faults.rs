@@ -7,13 +7,15 @@
 //! recovers once the disk heals.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Switches consulted by the writer before each write and fsync.
+/// Switches consulted by the writer before each write and fsync, and a count
+/// of the fsyncs.
 #[derive(Debug, Default)]
 pub struct Faults {
     fail_writes: AtomicBool,
     fail_syncs: AtomicBool,
+    syncs: AtomicU64,
 }
 
 impl Faults {
@@ -32,7 +34,13 @@ impl Faults {
         self.fail_writes.load(Ordering::SeqCst)
     }
 
+    /// Fsyncs attempted so far (failed ones included).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn check_sync(&self) -> io::Result<()> {
+        self.syncs.fetch_add(1, Ordering::SeqCst);
         if self.fail_syncs.load(Ordering::SeqCst) {
             Err(io::Error::other("injected fsync failure"))
         } else {

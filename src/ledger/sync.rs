@@ -56,6 +56,8 @@ struct State {
     /// One handle per sync thread; none while no segment is open.
     files: Vec<Arc<File>>,
     stop: bool,
+    /// Sync threads waiting for a write (the only ones a write must wake).
+    idle: usize,
 }
 
 struct Shared {
@@ -105,6 +107,7 @@ impl Syncers {
             failed: false,
             files: Vec::new(),
             stop: false,
+            idle: 0,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -155,8 +158,13 @@ impl Syncers {
         }
         state.written = end;
         state.batches.push_back(Batch { end, head, replies });
+        // Threads busy syncing look at `written` when done; waking
+        // them per write would cost a context switch per append.
+        let idle = state.idle > 0;
         drop(state);
-        self.shared.changed.notify_all();
+        if idle {
+            self.shared.changed.notify_all();
+        }
         Ok(())
     }
 
@@ -219,12 +227,15 @@ fn sync_loop(shared: &Shared, index: usize) {
         }
         let file = state.files.get(index).cloned();
         let Some(file) = file.filter(|_| !state.failed && state.written > state.requested) else {
+            state.idle += 1;
             state = shared.wait(state);
+            state.idle -= 1;
             continue;
         };
         let target = state.written;
         state.requested = target;
         state.in_flight += 1;
+
         drop(state);
         let result = shared.faults.check_sync().and_then(|()| file.sync_data());
         state = shared.lock();
