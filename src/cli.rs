@@ -148,6 +148,7 @@ async fn serve(path: PathBuf) -> Result<(), String> {
     wait_for_signals(&running.gateway).await;
     tracing::info!("shutting down: draining connections");
     running.shutdown().await;
+    crate::telemetry::flush_logs();
     Ok(())
 }
 

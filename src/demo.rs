@@ -84,6 +84,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     setup::print_welcome(&demo, &files);
     crate::cli::wait_for_signals(&running.gateway).await;
     running.shutdown().await;
+    crate::telemetry::flush_logs();
     let _ = stop_tx.send(());
     let _ = api.await;
     Ok(())

@@ -14,6 +14,10 @@ use serde::Deserialize;
 
 use crate::transform::ActionCounts;
 
+mod log_buffer;
+
+pub use log_buffer::flush as flush_logs;
+
 /// `[telemetry]` in the config.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,7 +46,9 @@ pub fn init_logging(cfg: &TelemetryConfig) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(log_buffer::LogBuffer::global())
+        // Colour codes only for a person watching a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = if cfg.log_format == "text" {
         builder.try_init()
     } else {
