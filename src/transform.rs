@@ -118,12 +118,28 @@ pub enum BodyRejected {
     Invalid,
 }
 
-/// Parses a body as JSON after checking its nesting depth without recursion.
+/// Parses a body as JSON no deeper than `max_depth` (at most 120, see
+/// `limits.max_json_depth`).
 pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, BodyRejected> {
-    if json_depth(bytes) > max_depth {
-        return Err(BodyRejected::TooDeep);
+    match serde_json::from_slice::<Value>(bytes) {
+        // serde_json refuses to nest past 128 levels, so a parsed tree is
+        // shallow enough to measure by recursion, far cheaper than a byte scan.
+        Ok(doc) if value_depth(&doc) <= max_depth => Ok(doc),
+        Ok(_) => Err(BodyRejected::TooDeep),
+        // Only refused bodies pay for the scan that tells a text too deep for
+        // the parser from a malformed one.
+        Err(_) if json_depth(bytes) > max_depth => Err(BodyRejected::TooDeep),
+        Err(_) => Err(BodyRejected::Invalid),
     }
-    serde_json::from_slice(bytes).map_err(|_| BodyRejected::Invalid)
+}
+
+/// Nesting depth of a parsed value: the same count as [`json_depth`].
+fn value_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(value_depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(value_depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Maximum bracket nesting of a JSON text, ignoring brackets inside strings.
@@ -150,4 +166,43 @@ pub fn json_depth(bytes: &[u8]) -> usize {
         }
     }
     max
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn parsed_depth_agrees_with_the_byte_scan() {
+        for text in [
+            r#"1"#,
+            r#"{}"#,
+            r#"{"a":[1,{"b":"]]]"}]}"#,
+            r#"[[],[[[]]]]"#,
+        ] {
+            let doc: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(value_depth(&doc), json_depth(text.as_bytes()), "{text}");
+        }
+    }
+
+    #[test]
+    fn depth_limit_holds_below_and_beyond_the_parser_limit() {
+        assert!(parse_json(nested(64).as_bytes(), 64).is_ok());
+        for levels in [65, 127, 129, 10_000] {
+            let text = nested(levels);
+            assert_eq!(
+                parse_json(text.as_bytes(), 64).unwrap_err(),
+                BodyRejected::TooDeep,
+                "{levels} levels"
+            );
+        }
+        assert_eq!(
+            parse_json(b"{\"a\":", 64).unwrap_err(),
+            BodyRejected::Invalid
+        );
+    }
 }

@@ -65,9 +65,9 @@ impl Entry {
     pub(crate) fn to_json(&self) -> Vec<u8> {
         // Plain strings, a timestamp and an enum always serialise; the empty
         // object is an unreachable fallback that keeps this function total.
-        // Sized for a typical entry so serialising does not grow the buffer
-        // several times over.
-        let mut out = Vec::with_capacity(768);
+        // Sized for the entry (a disclosed field takes about 160 bytes) so
+        // serialising does not grow the buffer several times over.
+        let mut out = Vec::with_capacity(384 + 192 * self.fields.len());
         match serde_json::to_writer(&mut out, self) {
             Ok(()) => out,
             Err(_) => b"{}".to_vec(),

@@ -38,7 +38,10 @@ pub fn filter(
     }
     let mut doc = transform::parse_json(&body, max_depth).map_err(UnsafeResponse::Body)?;
     let outcome = transform::apply(route, &mut doc, judge);
-    let bytes = serde_json::to_vec(&doc)
+    // Tokens are longer than what they replace, but most values pass or
+    // shrink: the upstream's length is a close first guess that rarely regrows.
+    let mut bytes = Vec::with_capacity(body.len() + body.len() / 4);
+    serde_json::to_writer(&mut bytes, &doc)
         .map_err(|_| UnsafeResponse::Body(transform::BodyRejected::Invalid))?;
     Ok((bytes, outcome))
 }
