@@ -76,6 +76,9 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
         .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes.max(8192))
+        // Over TLS every slice of a vectored write becomes its own record, so
+        // headers and body are copied into one buffer and sealed together.
+        .writev(false)
         .keep_alive(true);
     builder
         .http2()
