@@ -88,11 +88,11 @@ async fn route(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         (&Method::GET, "/readyz") => readyz(gw).await,
-        (&Method::GET, "/metrics") => text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            gw.metrics.render(),
-        ),
+        (&Method::GET, "/metrics") => {
+            let mut body = gw.metrics.render();
+            gw.ledger.stats().render(&mut body);
+            text(StatusCode::OK, "text/plain; version=0.0.4", body)
+        }
         (&Method::POST, "/tickets/webhook") => webhook(gw, req).await,
         _ => json(
             StatusCode::NOT_FOUND,

@@ -37,6 +37,7 @@ pub mod read;
 pub mod record;
 mod scan;
 mod segment;
+mod stats;
 mod sync;
 mod tail;
 mod writer;
@@ -58,6 +59,7 @@ pub use manifest::{Manifest, MANIFEST_FILE};
 pub use read::ReadError;
 pub use scan::{walk as scan_segment, Break, Head, Problem, Walk};
 pub use segment::{list_segments, segment_name, SegmentFile, QUARANTINE_DIR};
+pub use stats::LedgerStats;
 
 use writer::{Command, Writer};
 
@@ -225,6 +227,7 @@ pub struct Ledger {
 
 struct Inner {
     tx: mpsc::Sender<Command>,
+    stats: Arc<stats::Stats>,
     key: LedgerKey,
     healthy: Arc<AtomicBool>,
     dir: PathBuf,
@@ -245,7 +248,7 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         let cfg = cfg.clone();
         let task = tokio::task::spawn_blocking(move || prepare(&cfg, faults));
-        let (writer, tx, key, healthy, dir, interval) = task
+        let (writer, tx, key, healthy, dir, interval, stats) = task
             .await
             .map_err(|e| LedgerError::io("open", Path::new("."), std::io::Error::other(e)))??;
         std::thread::Builder::new()
@@ -255,6 +258,7 @@ impl Ledger {
         spawn_checkpoint_ticker(tx.downgrade(), interval);
         let inner = Inner {
             tx,
+            stats,
             key,
             healthy,
             dir,
@@ -262,6 +266,11 @@ impl Ledger {
         Ok(Ledger {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Batches, fsyncs and their time since the ledger was opened.
+    pub fn stats(&self) -> LedgerStats {
+        self.inner.stats.snapshot()
     }
 
     /// Hex HMAC-SHA256 of [`normalize`]d `value` under the ledger key.
@@ -336,6 +345,7 @@ type Prepared = (
     Arc<AtomicBool>,
     PathBuf,
     Duration,
+    Arc<stats::Stats>,
 );
 
 /// The blocking part of opening: key, directory, manifest, tail recovery.
@@ -359,9 +369,11 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
         recovery_interval: Duration::from_millis(cfg.recovery_interval_ms),
         commit_window: Duration::from_micros(cfg.commit_window_us),
     };
+    let stats = Arc::new(stats::Stats::default());
     let parts = writer::Parts {
         dir: cfg.dir.clone(),
         limits,
+        stats: stats.clone(),
         key: key.clone(),
         faults,
         healthy: healthy.clone(),
@@ -373,7 +385,7 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
     let interval = Duration::from_secs(cfg.checkpoint_interval_secs);
     let writer =
         Writer::new(parts).map_err(|e| LedgerError::io("start sync threads for", &cfg.dir, e))?;
-    Ok((writer, tx, key, healthy, cfg.dir.clone(), interval))
+    Ok((writer, tx, key, healthy, cfg.dir.clone(), interval, stats))
 }
 
 /// Asks the writer for a checkpoint every `interval` for as long as any `Ledger`

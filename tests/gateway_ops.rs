@@ -42,6 +42,19 @@ async fn health_readiness_and_metrics() {
     let (_, metrics) = admin_get(&env, "/metrics").await;
     assert!(metrics.contains("keyhole_disclosures_total 1"), "{metrics}");
     assert!(metrics.contains("keyhole_requests_total{status=\"200\"} 1"));
+    // The disclosure's ledger record was written and synced before the response.
+    assert!(
+        metrics.contains("keyhole_ledger_records_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keyhole_ledger_fsyncs_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keyhole_ledger_fsync_failures_total 0\n"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("keyhole_disclosures_by_class_total{class=\"service-tag\"}"),
         "{metrics}"

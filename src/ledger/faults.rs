@@ -7,15 +7,13 @@
 //! recovers once the disk heals.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Switches consulted by the writer before each write and fsync, and a count
-/// of the fsyncs.
+/// Switches consulted by the writer before each write and fsync.
 #[derive(Debug, Default)]
 pub struct Faults {
     fail_writes: AtomicBool,
     fail_syncs: AtomicBool,
-    syncs: AtomicU64,
 }
 
 impl Faults {
@@ -34,13 +32,7 @@ impl Faults {
         self.fail_writes.load(Ordering::SeqCst)
     }
 
-    /// Fsyncs attempted so far (failed ones included).
-    pub fn syncs(&self) -> u64 {
-        self.syncs.load(Ordering::SeqCst)
-    }
-
     pub(crate) fn check_sync(&self) -> io::Result<()> {
-        self.syncs.fetch_add(1, Ordering::SeqCst);
         if self.fail_syncs.load(Ordering::SeqCst) {
             Err(io::Error::other("injected fsync failure"))
         } else {

@@ -17,11 +17,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::faults::Faults;
 use super::scan::Head;
+use super::stats::Stats;
 use super::writer::Command;
 use super::LedgerError;
 
@@ -67,6 +69,7 @@ struct Shared {
     faults: Arc<Faults>,
     /// Wakes the writer to start recovery after a failed fsync.
     wake: mpsc::WeakSender<Command>,
+    stats: Arc<Stats>,
 }
 
 impl Shared {
@@ -94,6 +97,7 @@ impl Syncers {
         healthy: Arc<AtomicBool>,
         faults: Arc<Faults>,
         wake: mpsc::WeakSender<Command>,
+        stats: Arc<Stats>,
         head: Head,
         len: u64,
     ) -> io::Result<Syncers> {
@@ -115,6 +119,7 @@ impl Syncers {
             healthy,
             faults,
             wake,
+            stats,
         });
         let mut syncers = Syncers {
             shared,
@@ -237,7 +242,9 @@ fn sync_loop(shared: &Shared, index: usize) {
         state.in_flight += 1;
 
         drop(state);
+        let started = Instant::now();
         let result = shared.faults.check_sync().and_then(|()| file.sync_data());
+        shared.stats.fsync(started.elapsed(), result.is_ok());
         state = shared.lock();
         state.in_flight -= 1;
         match result {

@@ -26,6 +26,7 @@ use super::faults::Faults;
 use super::record;
 use super::scan::Head;
 use super::segment::{self, SegmentFile};
+use super::stats::Stats;
 use super::sync::{Reply, Syncers};
 use super::tail::Tail;
 use super::{LedgerError, LedgerKey};
@@ -62,6 +63,7 @@ pub(crate) struct Limits {
 pub(crate) struct Parts {
     pub dir: PathBuf,
     pub limits: Limits,
+    pub stats: Arc<Stats>,
     pub key: LedgerKey,
     pub faults: Arc<Faults>,
     pub healthy: Arc<AtomicBool>,
@@ -101,6 +103,7 @@ impl Writer {
             parts.healthy.clone(),
             parts.faults.clone(),
             parts.wake.clone(),
+            parts.stats.clone(),
             head,
             len,
         )?;
@@ -205,7 +208,10 @@ impl Writer {
         };
         self.buf.clear();
         let refused = match result {
-            Ok(()) => self.syncers.submit(self.written, self.staged, replies),
+            Ok(()) => {
+                self.parts.stats.batch(replies.len());
+                self.syncers.submit(self.written, self.staged, replies)
+            }
             Err(e) => {
                 if self.parts.healthy.load(Ordering::Acquire) {
                     self.fail(&e);
