@@ -255,12 +255,27 @@ check_setups() {
     fi
 }
 
+metric() { awk -v k="$1" '$1 == k {print $2}' "$WORK/keyhole-metrics.txt" | head -1; }
+
+ratio() { # A B SCALE -> A*SCALE/B with two decimals, or null
+    awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN { if (b > 0) printf "%.2f", a * s / b; else print "null" }'
+}
+
 features_json() {
     local tokens=false ledger_files
     grep -q '"tok_' "$WORK/check-keyhole-masking.json" && tokens=true
     ledger_files=$( (find "$DEMO/ledger" -type f 2>/dev/null || true) | wc -l)
+    # Group commit as Keyhole saw it over every round (its admin listener is on port + 1).
+    curl -s "http://127.0.0.1:$((KH_PORT + 1))/metrics" >"$WORK/keyhole-metrics.txt" || true
+    local records fsyncs fsync_s
+    records=$(metric keyhole_ledger_records_total)
+    fsyncs=$(metric keyhole_ledger_fsyncs_total)
+    fsync_s=$(metric keyhole_ledger_fsync_seconds_total)
     cat >"$WORK/features.json" <<EOF
 {"tokens_issued": $tokens, "ledger_files_after_run": $ledger_files,
+ "ledger": {"records": ${records:-null}, "fsyncs": ${fsyncs:-null}, "fsync_seconds": ${fsync_s:-null},
+            "records_per_fsync": $(ratio "${records:-0}" "${fsyncs:-0}" 1),
+            "mean_fsync_ms": $(ratio "${fsync_s:-0}" "${fsyncs:-0}" 1000)},
  "note": "tokens_issued=false or ledger_files_after_run=0 means the token vault or ledger was still a placeholder in this build (no encryption, no fsync)"}
 EOF
 }
