@@ -94,7 +94,14 @@ impl LedgerKey {
 
     /// Hex fingerprint of a value that is already normalized.
     pub fn fingerprint_normalized(&self, normalized: &str) -> String {
-        hex::encode(self.mac(normalized.as_bytes()))
+        // A disclosing response fingerprints every revealed value: encoding into
+        // a fixed buffer avoids `hex::encode`'s char-by-char String pushes.
+        let mac = self.mac(normalized.as_bytes());
+        let mut buf = [0u8; 64];
+        match hex::encode_to_slice(mac, &mut buf).map(|()| std::str::from_utf8(&buf)) {
+            Ok(Ok(text)) => text.to_owned(),
+            _ => hex::encode(mac),
+        }
     }
 
     /// HMAC-SHA256 of `message`. Callers outside fingerprinting must put a
@@ -151,6 +158,14 @@ pub fn generate_key_file(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprint_is_the_lowercase_hex_of_the_mac() {
+        let key = LedgerKey::from_bytes(&[7u8; 32]);
+        let fp = key.fingerprint_normalized("abc1234");
+        assert_eq!(fp, hex::encode(key.mac(b"abc1234")));
+        assert_eq!(fp.len(), 64);
+    }
 
     #[test]
     fn normalize_matches_formatting_variants() {
