@@ -89,19 +89,31 @@ impl LedgerKey {
 
     /// Hex fingerprint of `value` after [`normalize`].
     pub fn fingerprint(&self, value: &str) -> String {
-        self.fingerprint_normalized(&normalize(value))
+        // Every revealed value passes through here: the normalized text goes
+        // into the MAC in stack-sized chunks rather than a String per value.
+        // HMAC is streaming, so the chunking does not change the result.
+        let mut mac = self.mac.clone();
+        let mut buf = [0u8; 128];
+        let mut len = 0;
+        for c in value.chars() {
+            normalized_char(c, |lower| {
+                len += lower.encode_utf8(&mut buf[len..]).len();
+            });
+            // One char lowercases to at most 3 chars of at most 4 bytes each.
+            if len > buf.len() - 12 {
+                mac.update(&buf[..len]);
+                len = 0;
+            }
+        }
+        mac.update(&buf[..len]);
+        hex_of(&mac.finalize().into_bytes().into())
     }
 
     /// Hex fingerprint of a value that is already normalized.
     pub fn fingerprint_normalized(&self, normalized: &str) -> String {
         // A disclosing response fingerprints every revealed value: encoding into
         // a fixed buffer avoids `hex::encode`'s char-by-char String pushes.
-        let mac = self.mac(normalized.as_bytes());
-        let mut buf = [0u8; 64];
-        match hex::encode_to_slice(mac, &mut buf).map(|()| std::str::from_utf8(&buf)) {
-            Ok(Ok(text)) => text.to_owned(),
-            _ => hex::encode(mac),
-        }
+        hex_of(&self.mac(normalized.as_bytes()))
     }
 
     /// HMAC-SHA256 of `message`. Callers outside fingerprinting must put a
@@ -128,13 +140,28 @@ impl LedgerKey {
 pub fn normalize(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !c.is_ascii() && c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        }
+        normalized_char(c, |lower| out.push(lower));
     }
     out
+}
+
+/// The normalization of one char: nothing for punctuation and spaces, the
+/// lowercase form (one to three chars) for letters and digits.
+fn normalized_char(c: char, mut emit: impl FnMut(char)) {
+    if c.is_ascii_alphanumeric() {
+        emit(c.to_ascii_lowercase());
+    } else if !c.is_ascii() && c.is_alphanumeric() {
+        c.to_lowercase().for_each(emit);
+    }
+}
+
+/// Lowercase hex of a MAC, encoded into a fixed buffer rather than char by char.
+fn hex_of(mac: &[u8; 32]) -> String {
+    let mut buf = [0u8; 64];
+    match hex::encode_to_slice(mac, &mut buf).map(|()| std::str::from_utf8(&buf)) {
+        Ok(Ok(text)) => text.to_owned(),
+        _ => hex::encode(mac),
+    }
 }
 
 /// Creates a new random ledger key at `path` (hex text, mode 0600), creating
@@ -165,6 +192,30 @@ mod tests {
         let fp = key.fingerprint_normalized("abc1234");
         assert_eq!(fp, hex::encode(key.mac(b"abc1234")));
         assert_eq!(fp.len(), 64);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn streamed_fingerprint_equals_fingerprint_of_normalized(value in "\\PC{0,300}") {
+            let key = LedgerKey::from_bytes(&[9u8; 32]);
+            proptest::prop_assert_eq!(
+                key.fingerprint(&value),
+                key.fingerprint_normalized(&normalize(&value))
+            );
+        }
+    }
+
+    #[test]
+    fn long_values_that_grow_when_lowercased_fingerprint_as_normalized() {
+        let key = LedgerKey::from_bytes(&[9u8; 32]);
+        // U+0130 lowercases to two chars (three bytes); 200 of them cross
+        // several chunk boundaries.
+        for value in ["\u{130}".repeat(200), "Ab-9 ".repeat(100), "x".repeat(116)] {
+            assert_eq!(
+                key.fingerprint(&value),
+                key.fingerprint_normalized(&normalize(&value))
+            );
+        }
     }
 
     #[test]

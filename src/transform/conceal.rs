@@ -1,5 +1,7 @@
 //! The concealing actions on single values: mask, redact, generalize.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::policy::{Generalize, REDACTED};
@@ -25,11 +27,12 @@ pub fn mask(value: &str, keep_first: usize, keep_last: usize) -> String {
 }
 
 /// The text of a scalar, for masking or tokenizing; `None` for objects and arrays.
-pub fn scalar_text(value: &Value) -> Option<String> {
+/// Borrowed for strings, which are most of them.
+pub fn scalar_text(value: &Value) -> Option<Cow<'_, str>> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Null => None,
         Value::Array(_) | Value::Object(_) => None,
     }

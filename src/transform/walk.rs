@@ -1,51 +1,31 @@
 //! The walk over a response: envelope → records → fields → detectors.
+//!
+//! - `walk.rs`: the walker, rules and concealing actions.
+//! - `walk/record.rs`: what is known about one record (customer, own values) and leaf visits.
+//! - `walk/detect.rs`: detectors over text about to leave in the clear.
 
-use std::collections::HashSet;
+mod detect;
+mod record;
+
 use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
+use self::record::{for_each_leaf, RecordState};
 use super::conceal::{generalize, mask, scalar_text};
 use super::{Judge, Outcome};
 use crate::ledger::FieldDisclosure;
 use crate::policy::tree::{RuleNode, Step};
-use crate::policy::{Action, CustomerSource, Detector, FieldRule, Route, Unlisted, REDACTED};
+use crate::policy::{Action, FieldRule, Route, Unlisted, REDACTED};
 use crate::ticket::DenyReason;
 use crate::token::TokenScope;
 
-/// What is known about the record being walked.
-#[derive(Default)]
-struct RecordState {
-    /// The record's customer, when it could be determined.
-    customer: Option<String>,
-    /// The path and the record named different customers: nothing is justified.
-    conflict: bool,
-    /// The budget's answer for this record, once asked.
-    budget: Option<bool>,
-    /// Whether this record's customer is already listed in the outcome.
-    listed: bool,
-    /// `class\0lowercased value` of every value this record holds under a justified rule:
-    /// a detector reveals a match only when it is one of the record's own values.
-    own: HashSet<String>,
-}
-
-impl RecordState {
-    fn owns(&self, class: &str, value: &str) -> bool {
-        self.own.contains(&own_key(class, value))
-    }
-}
-
-fn own_key(class: &str, value: &str) -> String {
-    let mut key = String::with_capacity(class.len() + value.len() + 1);
-    key.push_str(class);
-    key.push('\0');
-    key.extend(value.chars().flat_map(char::to_lowercase));
-    key
-}
-
 pub(super) struct Walker<'a> {
+    /// The matched route's policy.
     route: &'a Route,
+    /// Ticket, holder, keys and time for this response.
     judge: &'a Judge<'a>,
+    /// What the walk did so far.
     out: Outcome,
     /// The concrete path of the current value (`devices[0].service_tag`), reused across fields.
     path: String,
@@ -122,61 +102,6 @@ impl<'a> Walker<'a> {
         if !self.field(record, Some(&route.fields.root), &mut state) {
             *record = Value::Object(Map::new());
         }
-    }
-
-    fn record_state(&self, record: &Value) -> RecordState {
-        let (mut from_path, mut from_record) = (None, None);
-        for source in &self.route.customer {
-            match source {
-                CustomerSource::PathParam(p) => {
-                    from_path = self
-                        .judge
-                        .params
-                        .iter()
-                        .find(|(k, _)| k == p)
-                        .map(|(_, v)| v.clone());
-                }
-                CustomerSource::Field(keys) => {
-                    let found = keys.iter().try_fold(record, |v, k| v.get(k));
-                    from_record = found.and_then(scalar_text);
-                }
-            }
-        }
-        // A route that names a record field must find it: a record without one
-        // cannot show that it agrees with the path, so nothing in it is justified.
-        let names_field = self
-            .route
-            .customer
-            .iter()
-            .any(|s| matches!(s, CustomerSource::Field(_)));
-        let conflict = matches!((&from_path, &from_record), (Some(p), Some(r)) if p != r)
-            || (names_field && from_record.is_none());
-        RecordState {
-            customer: from_record.or(from_path),
-            conflict,
-            own: self.own_values(record),
-            ..RecordState::default()
-        }
-    }
-
-    /// The record's own values for the classes that revealing detectors look for.
-    fn own_values(&self, record: &Value) -> HashSet<String> {
-        let mut own = HashSet::new();
-        // Without a live ticket nothing can be revealed, so there is nothing to collect.
-        if self.judge.ticket.ticket().is_none() {
-            return own;
-        }
-        let revealing: Vec<&str> = self
-            .route
-            .detectors
-            .iter()
-            .filter(|d| !d.justify.is_empty())
-            .map(|d| d.class.as_str())
-            .collect();
-        if !revealing.is_empty() {
-            collect_own(record, &self.route.fields.root, &revealing, &mut own);
-        }
-        own
     }
 
     /// Decides one value; returns false when it is to be dropped.
@@ -301,24 +226,23 @@ impl<'a> Walker<'a> {
 
     /// Records a clear disclosure of every scalar in `value`.
     fn disclose(&mut self, value: &Value, class: &str, rec: &mut RecordState) {
-        let customer = rec.customer.clone().unwrap_or_default();
+        let customer = rec.customer.as_deref().unwrap_or_default();
         if !rec.listed {
             rec.listed = true;
-            if !self.out.customers.contains(&customer) {
-                self.out.customers.push(customer.clone());
+            if !self.out.customers.iter().any(|c| c == customer) {
+                self.out.customers.push(customer.to_string());
             }
         }
-        let mut leaves = Vec::new();
-        collect_leaves(value, &mut String::from(self.path.as_str()), &mut leaves);
-        for (path, text) in leaves {
-            self.out.counts.disclosed += 1;
-            self.out.disclosures.push(FieldDisclosure {
-                customer: customer.clone(),
-                path,
+        let (out, fingerprint) = (&mut self.out, self.judge.fingerprint);
+        for_each_leaf(value, &mut self.path, &mut |path, text| {
+            out.counts.disclosed += 1;
+            out.disclosures.push(FieldDisclosure {
+                customer: customer.to_string(),
+                path: path.to_string(),
                 class: class.to_string(),
-                fingerprint: (self.judge.fingerprint)(&text),
+                fingerprint: fingerprint(text),
             });
-        }
+        });
     }
 
     /// Applies a concealing action; returns false when the value is dropped.
@@ -370,157 +294,5 @@ impl<'a> Walker<'a> {
         self.judge
             .vault
             .tokenize(&self.judge.holder, scope, class, text)
-    }
-
-    /// Runs the detectors over every string in `value` that is about to leave in the clear.
-    fn scan(&mut self, value: &mut Value, rec: &mut RecordState) {
-        match value {
-            Value::String(s) => {
-                if let Some(replaced) = self.scan_text(s, rec) {
-                    *s = replaced;
-                }
-            }
-            Value::Number(n) => {
-                let text = n.to_string();
-                if let Some(replaced) = self.scan_text(&text, rec) {
-                    *value = Value::String(replaced);
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.scan(v, rec)),
-            Value::Object(map) => {
-                // A key cannot be masked in place: a member whose name a detector matches goes.
-                let detectors = &self.route.detectors;
-                let before = map.len();
-                map.retain(|key, _| detectors.is_empty() || !detectors.any_match(key));
-                self.out.counts.dropped += (before - map.len()) as u32;
-                map.values_mut().for_each(|v| self.scan(v, rec));
-            }
-            _ => {}
-        }
-    }
-
-    fn scan_text(&mut self, text: &str, rec: &mut RecordState) -> Option<String> {
-        let detectors = &self.route.detectors;
-        if detectors.is_empty() || !detectors.any_match(text) {
-            return None;
-        }
-        let mut current: Option<String> = None;
-        for index in detectors.matching(text).iter() {
-            let detector = &detectors[index];
-            let input = current.as_deref().unwrap_or(text);
-            // An earlier detector may have replaced what this one matched.
-            if current.is_some() && !detector.pattern.is_match(input) {
-                continue;
-            }
-            current = Some(self.apply_detector(detector, input, rec));
-        }
-        current
-    }
-
-    fn apply_detector(
-        &mut self,
-        detector: &'a Detector,
-        input: &str,
-        rec: &mut RecordState,
-    ) -> String {
-        let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
-        // Tokens already in the text (issued by an earlier detector) are not re-scanned:
-        // a pattern could match a stretch of a token's alphabet and corrupt it.
-        let tokens: Vec<std::ops::Range<usize>> = if input.contains(crate::token::TOKEN_PREFIX) {
-            crate::token::find_tokens(input).collect()
-        } else {
-            Vec::new()
-        };
-        let mut out = String::with_capacity(input.len());
-        let mut last = 0;
-        for m in detector.pattern.find_iter(input) {
-            if tokens
-                .iter()
-                .any(|t| t.start < m.end() && m.start() < t.end)
-            {
-                continue;
-            }
-            out.push_str(&input[last..m.start()]);
-            last = m.end();
-            let reveal = justified && rec.owns(&detector.class, m.as_str());
-            let whole = m.start() == 0 && m.end() == input.len();
-            if reveal && whole && self.scanning_disclosed {
-                out.push_str(m.as_str());
-                continue;
-            }
-            if reveal {
-                let mark = self.path.len();
-                self.path.push('#');
-                self.path.push_str(&detector.name);
-                self.disclose(&Value::String(m.as_str().to_string()), &detector.class, rec);
-                self.path.truncate(mark);
-                out.push_str(m.as_str());
-                continue;
-            }
-            let mut v = Value::String(m.as_str().to_string());
-            self.conceal(&mut v, &detector.action, &detector.class, detector.scope);
-            if let Value::String(s) = v {
-                out.push_str(&s);
-            }
-        }
-        out.push_str(&input[last..]);
-        out
-    }
-}
-
-fn collect_own(value: &Value, node: &RuleNode, classes: &[&str], out: &mut HashSet<String>) {
-    if let Some(rule) = &node.rule {
-        if !rule.justify.is_empty() && classes.contains(&rule.class.as_str()) {
-            let mut leaves = Vec::new();
-            collect_leaves(value, &mut String::new(), &mut leaves);
-            out.extend(leaves.iter().map(|(_, text)| own_key(&rule.class, text)));
-        }
-        return;
-    }
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                if let Some(child) = node.child(k) {
-                    collect_own(v, child, classes, out);
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(child) = node.element() {
-                items
-                    .iter()
-                    .for_each(|v| collect_own(v, child, classes, out));
-            }
-        }
-        _ => {}
-    }
-}
-
-fn collect_leaves(value: &Value, path: &mut String, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let mark = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(k);
-                collect_leaves(v, path, out);
-                path.truncate(mark);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let mark = path.len();
-                let _ = write!(path, "[{i}]");
-                collect_leaves(v, path, out);
-                path.truncate(mark);
-            }
-        }
-        other => {
-            if let Some(text) = scalar_text(other) {
-                out.push((path.clone(), text));
-            }
-        }
     }
 }

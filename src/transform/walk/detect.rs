@@ -1,0 +1,106 @@
+//! Detectors over text that is about to leave in the clear: a match is
+//! revealed only when the ticket justifies it and it is one of the record's own
+//! values; otherwise the detector's action conceals it.
+
+use serde_json::Value;
+
+use super::record::RecordState;
+use super::Walker;
+use crate::policy::Detector;
+
+impl<'a> Walker<'a> {
+    /// Runs the detectors over every string in `value` that is about to leave in the clear.
+    pub(super) fn scan(&mut self, value: &mut Value, rec: &mut RecordState) {
+        match value {
+            Value::String(s) => {
+                if let Some(replaced) = self.scan_text(s, rec) {
+                    *s = replaced;
+                }
+            }
+            Value::Number(n) => {
+                let text = n.to_string();
+                if let Some(replaced) = self.scan_text(&text, rec) {
+                    *value = Value::String(replaced);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scan(v, rec)),
+            Value::Object(map) => {
+                // A key cannot be masked in place: a member whose name a detector matches goes.
+                let detectors = &self.route.detectors;
+                let before = map.len();
+                map.retain(|key, _| detectors.is_empty() || !detectors.any_match(key));
+                self.out.counts.dropped += (before - map.len()) as u32;
+                map.values_mut().for_each(|v| self.scan(v, rec));
+            }
+            _ => {}
+        }
+    }
+
+    fn scan_text(&mut self, text: &str, rec: &mut RecordState) -> Option<String> {
+        let detectors = &self.route.detectors;
+        if detectors.is_empty() || !detectors.any_match(text) {
+            return None;
+        }
+        let mut current: Option<String> = None;
+        for index in detectors.matching(text).iter() {
+            let detector = &detectors[index];
+            let input = current.as_deref().unwrap_or(text);
+            // An earlier detector may have replaced what this one matched.
+            if current.is_some() && !detector.pattern.is_match(input) {
+                continue;
+            }
+            current = Some(self.apply_detector(detector, input, rec));
+        }
+        current
+    }
+
+    fn apply_detector(
+        &mut self,
+        detector: &'a Detector,
+        input: &str,
+        rec: &mut RecordState,
+    ) -> String {
+        let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
+        // Tokens already in the text (issued by an earlier detector) are not re-scanned:
+        // a pattern could match a stretch of a token's alphabet and corrupt it.
+        let tokens: Vec<std::ops::Range<usize>> = if input.contains(crate::token::TOKEN_PREFIX) {
+            crate::token::find_tokens(input).collect()
+        } else {
+            Vec::new()
+        };
+        let mut out = String::with_capacity(input.len());
+        let mut last = 0;
+        for m in detector.pattern.find_iter(input) {
+            if tokens
+                .iter()
+                .any(|t| t.start < m.end() && m.start() < t.end)
+            {
+                continue;
+            }
+            out.push_str(&input[last..m.start()]);
+            last = m.end();
+            let reveal = justified && rec.owns(&detector.class, m.as_str());
+            let whole = m.start() == 0 && m.end() == input.len();
+            if reveal && whole && self.scanning_disclosed {
+                out.push_str(m.as_str());
+                continue;
+            }
+            if reveal {
+                let mark = self.path.len();
+                self.path.push('#');
+                self.path.push_str(&detector.name);
+                self.disclose(&Value::String(m.as_str().to_string()), &detector.class, rec);
+                self.path.truncate(mark);
+                out.push_str(m.as_str());
+                continue;
+            }
+            let mut v = Value::String(m.as_str().to_string());
+            self.conceal(&mut v, &detector.action, &detector.class, detector.scope);
+            if let Value::String(s) = v {
+                out.push_str(&s);
+            }
+        }
+        out.push_str(&input[last..]);
+        out
+    }
+}
