@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::transform::ActionCounts;
 
 mod log_buffer;
+mod request_line;
 
 pub use log_buffer::flush as flush_logs;
 
@@ -49,11 +50,15 @@ pub fn init_logging(cfg: &TelemetryConfig) {
         .with_writer(log_buffer::LogBuffer::global())
         // Colour codes only for a person watching a terminal, not in log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = if cfg.log_format == "text" {
-        builder.try_init()
+    let (result, format) = if cfg.log_format == "text" {
+        (builder.try_init(), request_line::LineFormat::Text)
     } else {
-        builder.json().flatten_event(true).try_init()
+        let json = builder.json().flatten_event(true);
+        (json.try_init(), request_line::LineFormat::Json)
     };
+    if result.is_ok() {
+        request_line::set_format(format);
+    }
 }
 
 /// What the logging phase knows about one request.
@@ -94,6 +99,22 @@ impl RequestLog {
     }
 }
 
+/// The request's log line, at `info` under this module's target, when the
+/// log filter lets it through.
+fn write_request_line(log: &RequestLog, status: StatusCode, elapsed: Duration) {
+    let Some(format) = request_line::format() else {
+        return;
+    };
+    if !tracing::enabled!(target: request_line::TARGET, tracing::Level::INFO) {
+        return;
+    }
+    let mut line = String::with_capacity(384);
+    let time = request_line::now();
+    let micros = elapsed.as_micros() as u64;
+    request_line::render(format, &time, log, status.as_u16(), micros, &mut line);
+    log_buffer::LogBuffer::global().append(line.as_bytes());
+}
+
 /// Latency histogram bucket bounds, seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -118,25 +139,7 @@ impl Metrics {
 
     /// The logging phase: one log line and the counters, for every request.
     pub fn logging(&self, log: &RequestLog, status: StatusCode, elapsed: Duration) {
-        tracing::info!(
-            request_id = %log.request_id,
-            method = %log.method,
-            route = log.route.as_deref().unwrap_or("-"),
-            agent = log.agent.as_deref().unwrap_or("-"),
-            vendor = log.vendor.as_deref().unwrap_or("-"),
-            ticket = log.ticket.as_deref().unwrap_or("-"),
-            status = status.as_u16(),
-            disclosed = log.counts.disclosed,
-            masked = log.counts.masked,
-            tokenized = log.counts.tokenized,
-            redacted = log.counts.redacted,
-            dropped = log.counts.dropped,
-            disclosure = log.disclosure.unwrap_or(0),
-            denial = log.denial.as_deref().unwrap_or("-"),
-            error = log.error.unwrap_or("-"),
-            micros = elapsed.as_micros() as u64,
-            "request"
-        );
+        write_request_line(log, status, elapsed);
         self.add(
             format!("keyhole_requests_total{{status=\"{}\"}}", status.as_u16()),
             1,

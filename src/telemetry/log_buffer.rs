@@ -47,7 +47,8 @@ impl LogBuffer {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn append(&self, line: &[u8]) {
+    /// Adds whole lines.
+    pub(super) fn append(&self, line: &[u8]) {
         let mut pending = self.lock();
         pending.extend_from_slice(line);
         if pending.len() >= FLUSH_AT {
