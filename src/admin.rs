@@ -18,7 +18,7 @@ use crate::config::Invalid;
 use crate::gateway::Gateway;
 
 /// `[admin]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin listener.

@@ -238,6 +238,32 @@ impl Config {
         self.telemetry.otlp.resolve_paths(base);
     }
 
+    /// Settings the running process read once at start and a reload cannot
+    /// change (listeners, ticket source, budgets, ledger, logging, watching),
+    /// named where `next` differs from `self`, so an operator learns that a
+    /// restart is needed instead of believing the change applied.
+    pub fn restart_only_changes(&self, next: &Config) -> Vec<&'static str> {
+        // `allow_pending` is read per request, so it does apply on reload.
+        let mut next_tickets = next.tickets.clone();
+        next_tickets.allow_pending = self.tickets.allow_pending;
+        [
+            ("listen.address", self.listen.address != next.listen.address),
+            ("admin.address", self.admin.address != next.admin.address),
+            (
+                "limits.max_connections",
+                self.limits.max_connections != next.limits.max_connections,
+            ),
+            ("tickets", self.tickets != next_tickets),
+            ("budget", self.budget != next.budget),
+            ("ledger", self.ledger != next.ledger),
+            ("telemetry", self.telemetry != next.telemetry),
+            ("reload", self.reload != next.reload),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     /// Checks every section; the first problem wins.
     pub fn validate(&self) -> Result<(), Invalid> {
         self.listen.validate()?;

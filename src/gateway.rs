@@ -105,9 +105,21 @@ impl Runtime {
     }
 }
 
+/// What a reload applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Changed settings that stay as they were until a restart (see
+    /// [`Config::restart_only_changes`]).
+    pub needs_restart: Vec<&'static str>,
+}
+
 /// The gateway's shared state.
 pub struct Gateway {
+    /// Policies, keys, TLS and upstream: swapped whole on reload.
     runtime: RwLock<Arc<Runtime>>,
+    /// The config as the process started with it: listeners, ticket source,
+    /// budgets and ledger were built from it and a reload does not rebuild them.
+    started: Config,
     /// Ticket lookups and the webhook.
     pub tickets: Tickets,
     /// The disclosure ledger.
@@ -116,7 +128,9 @@ pub struct Gateway {
     pub budgets: Budgets,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Random per process, so request ids from two runs never collide.
     request_prefix: u32,
+    /// The next request's number.
     request_counter: AtomicU64,
 }
 
@@ -139,13 +153,24 @@ impl Gateway {
     }
 
     /// Re-reads the config file and everything it names; on any error the old runtime stays.
-    pub fn reload(&self) -> Result<(), StartError> {
+    pub fn reload(&self) -> Result<Reloaded, StartError> {
         let path = self.runtime().config.path.clone();
         let config = Config::load(&path)?;
+        // Against the config the process started with, so every reload keeps
+        // saying so until the restart happens.
+        let needs_restart = self.started.restart_only_changes(&config);
         let runtime = Runtime::build(config)?;
         self.replace_runtime(runtime);
-        tracing::info!(config = %path.display(), "configuration reloaded");
-        Ok(())
+        if needs_restart.is_empty() {
+            tracing::info!(config = %path.display(), "configuration reloaded");
+        } else {
+            tracing::warn!(
+                config = %path.display(),
+                needs_restart = needs_restart.join(",").as_str(),
+                "configuration reloaded, but changes to these settings take effect only after a restart"
+            );
+        }
+        Ok(Reloaded { needs_restart })
     }
 
     /// A fresh request id: a per-process random prefix and a counter, unique and cheap.
@@ -221,9 +246,11 @@ pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running
     let listen_addr = config.listen.address.clone();
     let admin_addr = config.admin.address.clone();
     let max_connections = config.limits.max_connections;
+    let started = config.clone();
     let runtime = Runtime::build(config)?;
     let gateway = Arc::new(Gateway {
         runtime: RwLock::new(Arc::new(runtime)),
+        started,
         tickets,
         ledger,
         budgets,

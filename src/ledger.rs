@@ -67,7 +67,7 @@ use writer::{Command, Writer};
 pub const RECORD_ID_HEADER: &str = "keyhole-ledger-record";
 
 /// The `[ledger]` section of the config.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LedgerConfig {
     /// Directory holding segments, checkpoints and the manifest.

@@ -33,7 +33,7 @@ use crate::telemetry::RequestLog;
 pub use client::RuntimeClient;
 
 /// `[telemetry.otlp]`: where traces and metrics go. Unset endpoint: nothing is exported.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OtelConfig {
     /// OTLP/HTTP base URL of the collector, e.g. `http://127.0.0.1:4318`;

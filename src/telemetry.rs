@@ -20,7 +20,7 @@ mod request_line;
 pub use log_buffer::flush as flush_logs;
 
 /// `[telemetry]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// `json` (default) or `text` log lines on stderr.

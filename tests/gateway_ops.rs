@@ -4,7 +4,22 @@
 mod support;
 
 use support::client::tls_config;
+use support::client::Reply;
 use support::{bearer, Client, TestEnv};
+
+/// Alice asks for the customer of her live ticket T-1001: a disclosure.
+async fn alice_reads_under_her_ticket(env: &TestEnv) -> Reply {
+    let customer = &env.ticket_customer("T-1001").id;
+    env.h1()
+        .get(
+            &format!("{}/customers/{customer}", env.base()),
+            &[
+                ("authorization", &bearer(&env.alice())),
+                ("x-ticket-id", "T-1001"),
+            ],
+        )
+        .await
+}
 
 async fn admin_get(env: &TestEnv, path: &str) -> (u16, String) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -27,17 +42,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(admin_get(&env, "/healthz").await.0, 200);
     let (status, body) = admin_get(&env, "/readyz").await;
     assert_eq!(status, 200, "{body}");
-    let a = env.ticket_customer("T-1001").clone();
-    let reply = env
-        .h1()
-        .get(
-            &format!("{}/customers/{}", env.base(), a.id),
-            &[
-                ("authorization", &bearer(&env.alice())),
-                ("x-ticket-id", "T-1001"),
-            ],
-        )
-        .await;
+    let reply = alice_reads_under_her_ticket(&env).await;
     assert!(reply.header("keyhole-disclosure").is_some());
     let (_, metrics) = admin_get(&env, "/metrics").await;
     assert!(metrics.contains("keyhole_disclosures_total 1"), "{metrics}");
@@ -60,7 +65,7 @@ async fn health_readiness_and_metrics() {
         "{metrics}"
     );
     assert!(
-        !metrics.contains(&a.devices[0].service_tag),
+        !metrics.contains(&env.ticket_customer("T-1001").devices[0].service_tag),
         "metrics carry no values"
     );
 
@@ -120,6 +125,53 @@ async fn reload_applies_a_valid_policy_and_refuses_an_invalid_one_without_reconn
     assert_eq!(
         still["name"], "[redacted]",
         "the previous set keeps serving"
+    );
+}
+
+#[tokio::test]
+async fn reload_names_the_settings_that_need_a_restart_and_keeps_the_running_ledger() {
+    let env = TestEnv::start().await;
+    let gw = &env.running.gateway;
+    assert!(gw
+        .reload()
+        .expect("unchanged config reloads")
+        .needs_restart
+        .is_empty());
+
+    // Move the ledger and change the ticket source: the running process keeps
+    // both, and every reload says so until a restart.
+    let moved = env.dir.path().join("moved-ledger");
+    let text = std::fs::read_to_string(&env.files.config).unwrap();
+    let edited = text
+        .replacen(
+            "[ledger]\n",
+            &format!("[ledger]\ndir = {:?}\n", moved.display().to_string()),
+            1,
+        )
+        .replacen("dir = \"ledger\"\n", "", 1)
+        .replacen(
+            "[tickets]\n",
+            "[tickets]\nreload_interval_ms = 1234\nallow_pending = true\n",
+            1,
+        );
+    assert_ne!(text, edited, "the demo config has the sections edited here");
+    std::fs::write(&env.files.config, edited).unwrap();
+    for _ in 0..2 {
+        let reloaded = gw.reload().expect("a valid config reloads");
+        assert_eq!(reloaded.needs_restart, ["tickets", "ledger"]);
+    }
+
+    let reply = alice_reads_under_her_ticket(&env).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("keyhole-disclosure").is_some());
+    assert!(
+        !moved.exists(),
+        "the disclosure went to the ledger the gateway started with"
+    );
+    let (_, metrics) = admin_get(&env, "/metrics").await;
+    assert!(
+        metrics.contains("keyhole_ledger_records_total 1\n"),
+        "{metrics}"
     );
 }
 

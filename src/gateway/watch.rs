@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::Gateway;
 
 /// `[reload]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReloadConfig {
     /// Watch the config file and policy directory and reload when they change.

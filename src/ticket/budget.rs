@@ -25,7 +25,7 @@ const TICKET_IDLE: TimeDelta = TimeDelta::hours(24);
 const SWEEP_EVERY: u32 = 4096;
 
 /// `[budget]`: limits on distinct customers revealed in the clear.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Distinct customers one agent may see in the clear per sliding hour; 0 = unlimited.

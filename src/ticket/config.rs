@@ -19,7 +19,7 @@ pub enum SourceKind {
 }
 
 /// `[tickets]`: the ticket source and how tickets justify disclosure.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TicketsConfig {
     /// `"file"` (default) or `"http"`.
@@ -60,7 +60,7 @@ impl Default for TicketsConfig {
 }
 
 /// `[tickets.http]`: pulling tickets from the ticketing system's API.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSourceConfig {
     /// Base URL; a ticket is fetched from `<url>/<percent-encoded id>`.
