@@ -327,8 +327,32 @@ fn presidio_same_input(c: &mut Criterion) {
     g.finish();
 }
 
+/// Parsing and writing back a record: the borrowed, ordered document the
+/// gateway judges in, and `serde_json::Value` for reference.
+fn document_round_trip(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let text = serde_json::to_vec(fx.typical_customer()).expect("record");
+    let mut g = c.benchmark_group("document/record_2k");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("node", |b| {
+        b.iter(|| {
+            let doc: keyhole::transform::doc::Node<'_> =
+                serde_json::from_slice(&text).expect("parses");
+            serde_json::to_vec(&doc).expect("writes")
+        })
+    });
+    g.bench_function("serde_json_value", |b| {
+        b.iter(|| {
+            let doc: Value = serde_json::from_slice(&text).expect("parses");
+            serde_json::to_vec(&doc).expect("writes")
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    document_round_trip,
     record_2k,
     search_100,
     detectors,

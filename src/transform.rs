@@ -5,8 +5,13 @@
 //! the ticket whether *this* record's customer is justified. Values revealed
 //! in the clear are fingerprinted for the ledger as they are revealed, so the
 //! ledger entry and the response can never disagree.
+//!
+//! - `doc.rs`: the document, borrowed from the body and in the upstream's member order.
+//! - `walk.rs` (+ `walk/`): the walk over envelope, records, fields and detectors.
+//! - `conceal.rs`: mask, redact, generalize on single values.
 
 pub mod conceal;
+pub mod doc;
 mod walk;
 
 use std::collections::BTreeSet;
@@ -14,6 +19,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use self::doc::Node;
 use crate::ledger::FieldDisclosure;
 use crate::policy::Route;
 use crate::route::Params;
@@ -101,10 +107,21 @@ impl Outcome {
 }
 
 /// Rewrites `doc` in place under `route` for the request `judge` describes.
-pub fn apply(route: &Route, doc: &mut Value, judge: &Judge<'_>) -> Outcome {
+pub fn apply_document(route: &Route, doc: &mut Node<'_>, judge: &Judge<'_>) -> Outcome {
     let mut walker = walk::Walker::new(route, judge);
     walker.document(doc);
     walker.finish()
+}
+
+/// [`apply_document`] for a `serde_json` value (policy tests and tooling).
+pub fn apply(route: &Route, doc: &mut Value, judge: &Judge<'_>) -> Outcome {
+    let (outcome, judged) = {
+        let mut node = Node::from_value(doc);
+        let outcome = apply_document(route, &mut node, judge);
+        (outcome, node.to_value())
+    };
+    *doc = judged;
+    outcome
 }
 
 /// Why a response body cannot be transformed (and so must not be shown).
@@ -128,6 +145,19 @@ pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, BodyRejected>
         Ok(_) => Err(BodyRejected::TooDeep),
         // Only refused bodies pay for the scan that tells a text too deep for
         // the parser from a malformed one.
+        Err(_) if json_depth(bytes) > max_depth => Err(BodyRejected::TooDeep),
+        Err(_) => Err(BodyRejected::Invalid),
+    }
+}
+
+/// Parses a response body into a document borrowing from it, no deeper than
+/// `max_depth` (at most 120, see `limits.max_json_depth`).
+pub fn parse_document(bytes: &[u8], max_depth: usize) -> Result<Node<'_>, BodyRejected> {
+    match serde_json::from_slice::<Node<'_>>(bytes) {
+        // The same reasoning as `parse_json`: the parser's own limit keeps the
+        // recursion shallow.
+        Ok(doc) if doc.depth() <= max_depth => Ok(doc),
+        Ok(_) => Err(BodyRejected::TooDeep),
         Err(_) if json_depth(bytes) > max_depth => Err(BodyRejected::TooDeep),
         Err(_) => Err(BodyRejected::Invalid),
     }
@@ -204,5 +234,24 @@ mod depth_tests {
             parse_json(b"{\"a\":", 64).unwrap_err(),
             BodyRejected::Invalid
         );
+    }
+
+    #[test]
+    fn documents_are_refused_exactly_as_values_are() {
+        let cases = [
+            nested(64),
+            nested(65),
+            nested(129),
+            "{\"a\":".to_string(),
+            "\"\\ud800\"".to_string(),
+            "[1,2,]".to_string(),
+            "{\"a\":1} x".to_string(),
+            r#"{"a":[{"b":"c"}],"d":1.5e3}"#.to_string(),
+        ];
+        for text in cases {
+            let as_value = parse_json(text.as_bytes(), 64).map(|v| v.to_string());
+            let as_doc = parse_document(text.as_bytes(), 64).map(|d| d.to_value().to_string());
+            assert_eq!(as_doc, as_value, "{text}");
+        }
     }
 }

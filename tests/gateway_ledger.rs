@@ -59,7 +59,8 @@ async fn every_disclosure_is_ledgered_by_fingerprint_never_by_value() {
     )
     .unwrap();
     // The tag and its express code are the same number: both disclosures are sightings.
-    let paths: Vec<&str> = sightings.iter().map(|s| s.path.as_str()).collect();
+    let mut paths: Vec<&str> = sightings.iter().map(|s| s.path.as_str()).collect();
+    paths.sort_unstable();
     assert_eq!(
         paths,
         ["devices[0].express_service_code", "devices[0].service_tag"],

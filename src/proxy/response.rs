@@ -36,8 +36,8 @@ pub fn filter(
     if !content_type.is_some_and(super::request::is_json) {
         return Err(UnsafeResponse::NotJson.into());
     }
-    let mut doc = transform::parse_json(&body, max_depth).map_err(UnsafeResponse::Body)?;
-    let outcome = transform::apply(route, &mut doc, judge);
+    let mut doc = transform::parse_document(&body, max_depth).map_err(UnsafeResponse::Body)?;
+    let outcome = transform::apply_document(route, &mut doc, judge);
     // Tokens are longer than what they replace, but most values pass or
     // shrink: the upstream's length is a close first guess that rarely regrows.
     let mut bytes = Vec::with_capacity(body.len() + body.len() / 4);

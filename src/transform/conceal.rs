@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use super::doc::Node;
 
 use crate::policy::{Generalize, REDACTED};
 
@@ -28,52 +28,61 @@ pub fn mask(value: &str, keep_first: usize, keep_last: usize) -> String {
 
 /// The text of a scalar, for masking or tokenizing; `None` for objects and arrays.
 /// Borrowed for strings, which are most of them.
-pub fn scalar_text(value: &Value) -> Option<Cow<'_, str>> {
+pub fn scalar_text<'n>(value: &'n Node<'_>) -> Option<Cow<'n, str>> {
     match value {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        Value::Null => None,
-        Value::Array(_) | Value::Object(_) => None,
+        Node::String(s) => Some(Cow::Borrowed(s)),
+        Node::Number(n) => Some(Cow::Owned(n.to_string())),
+        Node::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Node::Null => None,
+        Node::Array(_) | Node::Object(_) => None,
     }
+}
+
+/// A string value that replaces whatever was there.
+pub fn text<'a>(s: impl Into<Cow<'a, str>>) -> Node<'a> {
+    Node::String(s.into())
 }
 
 /// Coarsens a value; anything that does not have the expected shape is redacted.
-pub fn generalize(value: &Value, to: Generalize) -> Value {
+pub fn generalize<'a>(value: &Node<'a>, to: Generalize) -> Node<'a> {
     match (to, value) {
-        (Generalize::Year, Value::String(s)) => date_prefix(s, 4),
-        (Generalize::Month, Value::String(s)) => date_prefix(s, 7),
-        (Generalize::City, Value::Object(m)) => keep(m, &["city", "region", "country"]),
-        (Generalize::Region, Value::Object(m)) => keep(m, &["region", "country"]),
-        (Generalize::Country, Value::Object(m)) => keep(m, &["country"]),
-        _ => Value::String(REDACTED.to_string()),
+        (Generalize::Year, Node::String(s)) => date_prefix(s, 4),
+        (Generalize::Month, Node::String(s)) => date_prefix(s, 7),
+        (Generalize::City, Node::Object(m)) => keep(m, &["city", "region", "country"]),
+        (Generalize::Region, Node::Object(m)) => keep(m, &["region", "country"]),
+        (Generalize::Country, Node::Object(m)) => keep(m, &["country"]),
+        _ => text(REDACTED),
     }
 }
 
-fn date_prefix(s: &str, len: usize) -> Value {
+fn date_prefix<'a>(s: &str, len: usize) -> Node<'a> {
     let looks_like_date = s.len() >= len
         && s.as_bytes()[..4].iter().all(u8::is_ascii_digit)
         && (len == 4 || s.as_bytes().get(4) == Some(&b'-'));
     if looks_like_date && s.is_char_boundary(len) {
-        Value::String(s[..len].to_string())
+        text(s[..len].to_string())
     } else {
-        Value::String(REDACTED.to_string())
+        text(REDACTED)
     }
 }
 
-fn keep(m: &Map<String, Value>, keys: &[&str]) -> Value {
-    let kept = m
+fn keep<'a>(members: &[(Cow<'a, str>, Node<'a>)], keys: &[&str]) -> Node<'a> {
+    let kept = members
         .iter()
-        .filter(|(k, v)| keys.contains(&k.as_str()) && v.is_string())
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, v)| keys.contains(&k.as_ref()) && matches!(v, Node::String(_)))
+        .cloned()
         .collect();
-    Value::Object(kept)
+    Node::Object(kept)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn generalize(value: &Value, to: Generalize) -> Value {
+        super::generalize(&Node::from_value(value), to).to_value()
+    }
 
     #[test]
     fn mask_keeps_only_what_is_asked() {

@@ -9,10 +9,10 @@ mod record;
 
 use std::fmt::Write;
 
-use serde_json::{Map, Value};
+use super::doc::Node;
 
 use self::record::{for_each_leaf, RecordState};
-use super::conceal::{generalize, mask, scalar_text};
+use super::conceal::{generalize, mask, scalar_text, text};
 use super::{Judge, Outcome};
 use crate::ledger::FieldDisclosure;
 use crate::policy::tree::{RuleNode, Step};
@@ -54,18 +54,18 @@ impl<'a> Walker<'a> {
         self.out
     }
 
-    pub(super) fn document(&mut self, doc: &mut Value) {
+    pub(super) fn document(&mut self, doc: &mut Node<'_>) {
         let route = self.route;
         let selector = &route.record.steps;
         if !self.envelope(doc, selector, Some(&route.envelope.root)) {
-            *doc = Value::Object(Map::new());
+            *doc = Node::Object(Vec::new());
         }
     }
 
     /// Walks outside the records toward the selector; returns false when `value` is to be dropped.
     fn envelope(
         &mut self,
-        value: &mut Value,
+        value: &mut Node<'_>,
         selector: &[Step],
         node: Option<&'a RuleNode>,
     ) -> bool {
@@ -74,8 +74,9 @@ impl<'a> Walker<'a> {
             return true;
         };
         match (step, value) {
-            (Step::Key(want), Value::Object(map)) => {
-                map.retain(|key, child| {
+            (Step::Key(want), Node::Object(members)) => {
+                members.retain_mut(|(key, child)| {
+                    let key: &str = key;
                     let child_node = node.and_then(|n| n.child(key));
                     if key == want {
                         self.envelope(child, rest, child_node)
@@ -86,7 +87,7 @@ impl<'a> Walker<'a> {
                 });
                 true
             }
-            (Step::Each, Value::Array(items)) => {
+            (Step::Each, Node::Array(items)) => {
                 let child_node = node.and_then(RuleNode::element);
                 items.retain_mut(|item| self.envelope(item, rest, child_node));
                 true
@@ -95,19 +96,19 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn record(&mut self, record: &mut Value) {
+    fn record(&mut self, record: &mut Node<'_>) {
         let mut state = self.record_state(record);
         self.path.clear();
         let route = self.route;
         if !self.field(record, Some(&route.fields.root), &mut state) {
-            *record = Value::Object(Map::new());
+            *record = Node::Object(Vec::new());
         }
     }
 
     /// Decides one value; returns false when it is to be dropped.
     fn field(
         &mut self,
-        value: &mut Value,
+        value: &mut Node<'_>,
         node: Option<&'a RuleNode>,
         rec: &mut RecordState,
     ) -> bool {
@@ -115,13 +116,14 @@ impl<'a> Walker<'a> {
             return self.apply_rule(value, rule, rec);
         }
         match value {
-            Value::Object(map) => {
+            Node::Object(members) => {
                 if node.is_none() && self.route.unlisted == Unlisted::Drop {
                     self.out.counts.dropped += 1;
                     return false;
                 }
                 let mark = self.path.len();
-                map.retain(|key, child| {
+                members.retain_mut(|(key, child)| {
+                    let key: &str = key;
                     if !self.path.is_empty() {
                         self.path.push('.');
                     }
@@ -137,7 +139,7 @@ impl<'a> Walker<'a> {
                 });
                 true
             }
-            Value::Array(items) => {
+            Node::Array(items) => {
                 let child_node = node.and_then(RuleNode::element);
                 let mark = self.path.len();
                 let mut index = 0usize;
@@ -154,7 +156,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn unlisted_leaf(&mut self, leaf: &mut Value, rec: &mut RecordState) -> bool {
+    fn unlisted_leaf(&mut self, leaf: &mut Node<'_>, rec: &mut RecordState) -> bool {
         match self.route.unlisted {
             Unlisted::Drop => {
                 self.out.counts.dropped += 1;
@@ -170,7 +172,7 @@ impl<'a> Walker<'a> {
 
     fn apply_rule(
         &mut self,
-        value: &mut Value,
+        value: &mut Node<'_>,
         rule: &'a FieldRule,
         rec: &mut RecordState,
     ) -> bool {
@@ -225,7 +227,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Records a clear disclosure of every scalar in `value`.
-    fn disclose(&mut self, value: &Value, class: &str, rec: &mut RecordState) {
+    fn disclose(&mut self, value: &Node<'_>, class: &str, rec: &mut RecordState) {
         let customer = rec.customer.as_deref().unwrap_or_default();
         if !rec.listed {
             rec.listed = true;
@@ -246,9 +248,9 @@ impl<'a> Walker<'a> {
     }
 
     /// Applies a concealing action; returns false when the value is dropped.
-    fn conceal(
+    fn conceal<'n>(
         &mut self,
-        value: &mut Value,
+        value: &mut Node<'n>,
         action: &Action,
         class: &str,
         scope: TokenScope,
@@ -262,7 +264,7 @@ impl<'a> Walker<'a> {
             Action::Pass => return true,
             Action::Redact => {
                 counts.redacted += 1;
-                Value::String(REDACTED.to_string())
+                text(REDACTED)
             }
             Action::Generalize(to) => {
                 counts.generalized += 1;
@@ -274,15 +276,15 @@ impl<'a> Walker<'a> {
             } => {
                 counts.masked += 1;
                 match scalar_text(value) {
-                    Some(text) => Value::String(mask(&text, *keep_first, *keep_last)),
-                    None => Value::String(REDACTED.to_string()),
+                    Some(value) => text(mask(&value, *keep_first, *keep_last)),
+                    None => text(REDACTED),
                 }
             }
             Action::Tokenize => {
                 counts.tokenized += 1;
                 match scalar_text(value) {
-                    Some(text) => Value::String(self.tokenize(scope, class, &text)),
-                    None => Value::String(REDACTED.to_string()),
+                    Some(value) => text(self.tokenize(scope, class, &value)),
+                    None => text(REDACTED),
                 }
             }
         };

@@ -2,35 +2,36 @@
 //! revealed only when the ticket justifies it and it is one of the record's own
 //! values; otherwise the detector's action conceals it.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::record::RecordState;
 use super::Walker;
 use crate::policy::Detector;
+use crate::transform::doc::Node;
 
 impl<'a> Walker<'a> {
     /// Runs the detectors over every string in `value` that is about to leave in the clear.
-    pub(super) fn scan(&mut self, value: &mut Value, rec: &mut RecordState) {
+    pub(super) fn scan(&mut self, value: &mut Node<'_>, rec: &mut RecordState) {
         match value {
-            Value::String(s) => {
+            Node::String(s) => {
                 if let Some(replaced) = self.scan_text(s, rec) {
-                    *s = replaced;
+                    *s = Cow::Owned(replaced);
                 }
             }
-            Value::Number(n) => {
+            Node::Number(n) => {
                 let text = n.to_string();
                 if let Some(replaced) = self.scan_text(&text, rec) {
-                    *value = Value::String(replaced);
+                    *value = Node::String(Cow::Owned(replaced));
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.scan(v, rec)),
-            Value::Object(map) => {
+            Node::Array(items) => items.iter_mut().for_each(|v| self.scan(v, rec)),
+            Node::Object(members) => {
                 // A key cannot be masked in place: a member whose name a detector matches goes.
                 let detectors = &self.route.detectors;
-                let before = map.len();
-                map.retain(|key, _| detectors.is_empty() || !detectors.any_match(key));
-                self.out.counts.dropped += (before - map.len()) as u32;
-                map.values_mut().for_each(|v| self.scan(v, rec));
+                let before = members.len();
+                members.retain(|(key, _)| detectors.is_empty() || !detectors.any_match(key));
+                self.out.counts.dropped += (before - members.len()) as u32;
+                members.iter_mut().for_each(|(_, v)| self.scan(v, rec));
             }
             _ => {}
         }
@@ -89,14 +90,18 @@ impl<'a> Walker<'a> {
                 let mark = self.path.len();
                 self.path.push('#');
                 self.path.push_str(&detector.name);
-                self.disclose(&Value::String(m.as_str().to_string()), &detector.class, rec);
+                self.disclose(
+                    &Node::String(Cow::Borrowed(m.as_str())),
+                    &detector.class,
+                    rec,
+                );
                 self.path.truncate(mark);
                 out.push_str(m.as_str());
                 continue;
             }
-            let mut v = Value::String(m.as_str().to_string());
+            let mut v = Node::String(Cow::Borrowed(m.as_str()));
             self.conceal(&mut v, &detector.action, &detector.class, detector.scope);
-            if let Value::String(s) = v {
+            if let Node::String(s) = v {
                 out.push_str(&s);
             }
         }

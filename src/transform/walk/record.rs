@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use serde_json::Value;
+use crate::transform::doc::Node;
 
 use super::Walker;
 use crate::policy::tree::RuleNode;
@@ -43,7 +43,7 @@ fn own_key(class: &str, value: &str) -> String {
 }
 
 impl Walker<'_> {
-    pub(super) fn record_state(&self, record: &Value) -> RecordState {
+    pub(super) fn record_state(&self, record: &Node<'_>) -> RecordState {
         let (mut from_path, mut from_record) = (None, None);
         for source in &self.route.customer {
             match source {
@@ -79,7 +79,7 @@ impl Walker<'_> {
     }
 
     /// The record's own values for the classes that revealing detectors look for.
-    fn own_values(&self, record: &Value) -> HashSet<String> {
+    fn own_values(&self, record: &Node<'_>) -> HashSet<String> {
         let mut own = HashSet::new();
         // Without a live ticket nothing can be revealed, so there is nothing to collect.
         if self.judge.ticket.ticket().is_none() {
@@ -99,7 +99,7 @@ impl Walker<'_> {
     }
 }
 
-fn collect_own(value: &Value, node: &RuleNode, classes: &[&str], out: &mut HashSet<String>) {
+fn collect_own(value: &Node<'_>, node: &RuleNode, classes: &[&str], out: &mut HashSet<String>) {
     if let Some(rule) = &node.rule {
         if !rule.justify.is_empty() && classes.contains(&rule.class.as_str()) {
             for_each_leaf(value, &mut String::new(), &mut |_, text| {
@@ -109,14 +109,14 @@ fn collect_own(value: &Value, node: &RuleNode, classes: &[&str], out: &mut HashS
         return;
     }
     match value {
-        Value::Object(map) => {
-            for (k, v) in map {
+        Node::Object(members) => {
+            for (k, v) in members {
                 if let Some(child) = node.child(k) {
                     collect_own(v, child, classes, out);
                 }
             }
         }
-        Value::Array(items) => {
+        Node::Array(items) => {
             if let Some(child) = node.element() {
                 items
                     .iter()
@@ -129,10 +129,14 @@ fn collect_own(value: &Value, node: &RuleNode, classes: &[&str], out: &mut HashS
 
 /// Calls `visit` with the path and text of every scalar in `value`; `path`
 /// holds the path of `value` itself and is left as it was found.
-pub(super) fn for_each_leaf(value: &Value, path: &mut String, visit: &mut impl FnMut(&str, &str)) {
+pub(super) fn for_each_leaf(
+    value: &Node<'_>,
+    path: &mut String,
+    visit: &mut impl FnMut(&str, &str),
+) {
     match value {
-        Value::Object(map) => {
-            for (k, v) in map {
+        Node::Object(members) => {
+            for (k, v) in members {
                 let mark = path.len();
                 if !path.is_empty() {
                     path.push('.');
@@ -142,7 +146,7 @@ pub(super) fn for_each_leaf(value: &Value, path: &mut String, visit: &mut impl F
                 path.truncate(mark);
             }
         }
-        Value::Array(items) => {
+        Node::Array(items) => {
             for (i, v) in items.iter().enumerate() {
                 let mark = path.len();
                 let _ = write!(path, "[{i}]");
