@@ -22,6 +22,7 @@ use keyhole::policy::Route;
 use keyhole::proxy::response;
 use keyhole::ticket::{Lookup, Ticket, TicketContext, TicketStatus};
 use keyhole::token::{Holder, TokenVault, TokensConfig};
+use keyhole::transform::doc::Node;
 use keyhole::transform::{self, Judge};
 
 /// Size the single-record case aims for: a typical customer with devices and history.
@@ -160,16 +161,17 @@ struct Case<'a> {
     params: keyhole::route::Params,
 }
 
-/// `apply` alone (the document is cloned outside the timing), then the whole
+/// `apply_document` alone (the document is cloned outside the timing), then the whole
 /// response filter from upstream bytes to agent bytes (parse, apply, serialize).
 fn bench_case(c: &mut Criterion, fx: &Fixture, group: &str, case: &Case<'_>) {
     let bytes = Bytes::from(serde_json::to_vec(&case.doc).expect("serialize"));
     let parts = json_parts();
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Bytes(bytes.len() as u64));
+    let parsed: Node<'_> = serde_json::from_slice(&bytes).expect("parses");
     with_judge(fx, &case.ticket, &case.params, |judge| {
         // A ticket case that disclosed nothing would measure the wrong path.
-        let outcome = transform::apply(case.route, &mut case.doc.clone(), judge);
+        let outcome = transform::apply_document(case.route, &mut parsed.clone(), judge);
         let expect_disclosure = case.ticket.ticket().is_some();
         assert_eq!(
             !outcome.disclosures.is_empty(),
@@ -179,8 +181,8 @@ fn bench_case(c: &mut Criterion, fx: &Fixture, group: &str, case: &Case<'_>) {
         );
         g.bench_function(format!("apply/{}", case.name), |b| {
             b.iter_batched(
-                || case.doc.clone(),
-                |mut doc| transform::apply(case.route, &mut doc, judge),
+                || parsed.clone(),
+                |mut doc| transform::apply_document(case.route, &mut doc, judge),
                 BatchSize::SmallInput,
             )
         });
@@ -298,13 +300,18 @@ fn detectors(c: &mut Criterion) {
 fn presidio_same_input(c: &mut Criterion) {
     let fx = Fixture::new();
     let route = fx.route("/customers/{customer}", &http::Method::GET);
-    let docs: Vec<(Value, keyhole::route::Params)> = fx
+    let values: Vec<Value> = fx
         .data
         .customers
         .iter()
-        .map(|cust| {
-            let doc = serde_json::to_value(cust).expect("record");
-            (doc, vec![("customer".to_string(), cust.id.clone())])
+        .map(|cust| serde_json::to_value(cust).expect("record"))
+        .collect();
+    let docs: Vec<(Node<'_>, keyhole::route::Params)> = values
+        .iter()
+        .zip(&fx.data.customers)
+        .map(|(doc, cust)| {
+            let params = vec![("customer".to_string(), cust.id.clone())];
+            (Node::from_value(doc), params)
         })
         .collect();
     let ticket = TicketContext::none();
@@ -316,7 +323,7 @@ fn presidio_same_input(c: &mut Criterion) {
             |mut docs| {
                 for (doc, params) in docs.iter_mut() {
                     with_judge(&fx, &ticket, params, |judge| {
-                        transform::apply(route, doc, judge)
+                        transform::apply_document(route, doc, judge)
                     });
                 }
                 docs
@@ -336,8 +343,7 @@ fn document_round_trip(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("node", |b| {
         b.iter(|| {
-            let doc: keyhole::transform::doc::Node<'_> =
-                serde_json::from_slice(&text).expect("parses");
+            let doc: Node<'_> = serde_json::from_slice(&text).expect("parses");
             serde_json::to_vec(&doc).expect("writes")
         })
     });

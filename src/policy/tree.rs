@@ -1,6 +1,6 @@
 //! Field paths (`devices[*].service_tag`) and the rule tree they compile into.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::rule::FieldRule;
@@ -72,7 +72,7 @@ pub struct RuleNode {
     /// The rule naming exactly this path, if any.
     pub rule: Option<Arc<FieldRule>>,
     /// Rules below object members, by member name.
-    pub children: HashMap<String, RuleNode>,
+    pub children: BTreeMap<String, RuleNode>,
     /// Rules below `[*]`.
     pub each: Option<Box<RuleNode>>,
 }
