@@ -189,3 +189,56 @@ async fn duplicate_and_escaped_keys_cannot_smuggle_a_field_past_its_rule() {
         assert!(!text.contains(secret), "{text}");
     }
 }
+
+/// Answers `GET /customers/<id>` with `body(id)` as JSON.
+fn per_customer(body: impl Fn(&str) -> String + Send + Sync + 'static) -> Behaviour {
+    Behaviour::Raw(Arc::new(move |seen| {
+        let id = seen.target.trim_start_matches("/customers/");
+        raw(
+            200,
+            &[("content-type", "application/json")],
+            body(id).as_bytes(),
+        )
+    }))
+}
+
+#[tokio::test]
+async fn a_record_naming_its_customer_twice_reveals_nothing_under_a_live_ticket() {
+    // Even twice the same id: parsers disagree on which repeated member wins,
+    // so the record cannot show whose it is.
+    let env = TestEnv::start_with(
+        per_customer(|id| {
+            format!(r#"{{"id":"{id}","phone":"+1-555-013-4821","id":"{id}","name":"Ann"}}"#)
+        }),
+        |_| {},
+    )
+    .await;
+    let reply = env.alice_under_her_ticket().await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8_lossy(&reply.body).to_string();
+    assert!(!text.contains("555-013-4821"), "{text}");
+    assert!(reply.header("keyhole-disclosure").is_none(), "{text}");
+    assert_eq!(
+        reply.header("keyhole-ticket").as_deref(),
+        Some("denied; reason=wrong-customer")
+    );
+}
+
+#[tokio::test]
+async fn a_judged_record_keeps_the_upstreams_member_order() {
+    let env = TestEnv::start_with(
+        per_customer(|id| {
+            format!(r#"{{"phone":"+1-555-013-4821","name":"Ann","id":"{id}","email":"ann@example.com"}}"#)
+        }),
+        |_| {},
+    )
+    .await;
+    let reply = env.alice_under_her_ticket().await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8_lossy(&reply.body).to_string();
+    let at = |name: &str| text.find(&format!("\"{name}\":")).expect(name);
+    assert!(
+        at("phone") < at("name") && at("name") < at("id") && at("id") < at("email"),
+        "{text}"
+    );
+}

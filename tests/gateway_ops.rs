@@ -4,22 +4,7 @@
 mod support;
 
 use support::client::tls_config;
-use support::client::Reply;
 use support::{bearer, Client, TestEnv};
-
-/// Alice asks for the customer of her live ticket T-1001: a disclosure.
-async fn alice_reads_under_her_ticket(env: &TestEnv) -> Reply {
-    let customer = &env.ticket_customer("T-1001").id;
-    env.h1()
-        .get(
-            &format!("{}/customers/{customer}", env.base()),
-            &[
-                ("authorization", &bearer(&env.alice())),
-                ("x-ticket-id", "T-1001"),
-            ],
-        )
-        .await
-}
 
 async fn admin_get(env: &TestEnv, path: &str) -> (u16, String) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -42,7 +27,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(admin_get(&env, "/healthz").await.0, 200);
     let (status, body) = admin_get(&env, "/readyz").await;
     assert_eq!(status, 200, "{body}");
-    let reply = alice_reads_under_her_ticket(&env).await;
+    let reply = env.alice_under_her_ticket().await;
     assert!(reply.header("keyhole-disclosure").is_some());
     let (_, metrics) = admin_get(&env, "/metrics").await;
     assert!(metrics.contains("keyhole_disclosures_total 1"), "{metrics}");
@@ -161,7 +146,7 @@ async fn reload_names_the_settings_that_need_a_restart_and_keeps_the_running_led
         assert_eq!(reloaded.needs_restart, ["tickets", "ledger"]);
     }
 
-    let reply = alice_reads_under_her_ticket(&env).await;
+    let reply = env.alice_under_her_ticket().await;
     assert_eq!(reply.status, 200);
     assert!(reply.header("keyhole-disclosure").is_some());
     assert!(

@@ -130,6 +130,20 @@ impl TestEnv {
         self.token("alice", "northwind-support")
     }
 
+    /// Alice asks over HTTP/1.1 for the customer of her live ticket T-1001.
+    pub async fn alice_under_her_ticket(&self) -> Reply {
+        let customer = &self.ticket_customer("T-1001").id;
+        self.h1()
+            .get(
+                &format!("{}/customers/{customer}", self.base()),
+                &[
+                    ("authorization", &bearer(&self.alice())),
+                    ("x-ticket-id", "T-1001"),
+                ],
+            )
+            .await
+    }
+
     /// Bob's token (vendor contoso-callcenter).
     pub fn bob(&self) -> String {
         self.token("bob", "contoso-callcenter")

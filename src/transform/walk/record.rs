@@ -5,12 +5,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::transform::doc::Node;
-
 use super::Walker;
 use crate::policy::tree::RuleNode;
 use crate::policy::CustomerSource;
 use crate::transform::conceal::scalar_text;
+use crate::transform::doc::Node;
 
 /// What is known about the record being walked.
 #[derive(Default)]
@@ -29,11 +28,13 @@ pub(super) struct RecordState {
 }
 
 impl RecordState {
+    /// Whether `value` of `class` is one of the record's own values (case aside).
     pub(super) fn owns(&self, class: &str, value: &str) -> bool {
         self.own.contains(&own_key(class, value))
     }
 }
 
+/// The `own` set's key for a value of `class`.
 fn own_key(class: &str, value: &str) -> String {
     let mut key = String::with_capacity(class.len() + value.len() + 1);
     key.push_str(class);
@@ -43,6 +44,7 @@ fn own_key(class: &str, value: &str) -> String {
 }
 
 impl Walker<'_> {
+    /// Whose record this is, whether the path agrees, and its own values.
     pub(super) fn record_state(&self, record: &Node<'_>) -> RecordState {
         let (mut from_path, mut from_record) = (None, None);
         for source in &self.route.customer {
