@@ -60,6 +60,8 @@ struct State {
     stop: bool,
     /// Sync threads waiting for a write (the only ones a write must wake).
     idle: usize,
+    /// Callers of [`Syncers::drain`] waiting (the only ones a finished fsync must wake).
+    draining: usize,
 }
 
 struct Shared {
@@ -112,6 +114,7 @@ impl Syncers {
             files: Vec::new(),
             stop: false,
             idle: 0,
+            draining: 0,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -177,9 +180,11 @@ impl Syncers {
     /// returns the durable head and length.
     pub(crate) fn drain(&self) -> (Head, u64) {
         let mut state = self.shared.lock();
+        state.draining += 1;
         while !state.batches.is_empty() || state.in_flight > 0 {
             state = self.shared.wait(state);
         }
+        state.draining -= 1;
         (state.durable_head, state.durable)
     }
 
@@ -247,6 +252,7 @@ fn sync_loop(shared: &Shared, index: usize) {
         shared.stats.fsync(started.elapsed(), result.is_ok());
         state = shared.lock();
         state.in_flight -= 1;
+        let failed = result.is_err();
         match result {
             Ok(()) if !state.failed => acknowledge(&mut state, target),
             Ok(()) => {}
@@ -258,7 +264,11 @@ fn sync_loop(shared: &Shared, index: usize) {
                 }
             }
         }
-        shared.changed.notify_all();
+        // The other sync thread needs no wake-up: the next write wakes it if
+        // it is idle. Waking it after every fsync cost a context switch each.
+        if failed || state.draining > 0 {
+            shared.changed.notify_all();
+        }
     }
 }
 
