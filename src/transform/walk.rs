@@ -9,10 +9,9 @@ mod record;
 
 use std::fmt::Write;
 
-use super::doc::Node;
-
 use self::record::{for_each_leaf, RecordState};
 use super::conceal::{generalize, mask, scalar_text, text};
+use super::doc::Node;
 use super::{Judge, Outcome};
 use crate::ledger::FieldDisclosure;
 use crate::policy::tree::{RuleNode, Step};
