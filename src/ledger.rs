@@ -25,7 +25,8 @@
 //! after an fsync covering its record. A failed write or fsync marks the ledger
 //! unhealthy: every append fails fast with [`LedgerError::Unavailable`] until a
 //! background recovery has truncated the unacknowledged bytes, fsync'd, and
-//! written a checkpoint.
+//! written a checkpoint. The writer and sync threads run as `SCHED_BATCH`
+//! (`sched.rs`), so their wake-ups do not preempt request workers.
 
 mod checkpoint;
 mod entry;
@@ -36,6 +37,7 @@ mod manifest;
 pub mod read;
 pub mod record;
 mod scan;
+mod sched;
 mod segment;
 mod stats;
 mod sync;
@@ -253,7 +255,10 @@ impl Ledger {
             .map_err(|e| LedgerError::io("open", Path::new("."), std::io::Error::other(e)))??;
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                sched::run_as_batch();
+                writer.run()
+            })
             .map_err(|e| LedgerError::io("start writer for", &dir, e))?;
         spawn_checkpoint_ticker(tx.downgrade(), interval);
         let inner = Inner {

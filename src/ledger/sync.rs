@@ -132,7 +132,10 @@ impl Syncers {
             let shared = syncers.shared.clone();
             let thread = std::thread::Builder::new()
                 .name("ledger-sync".into())
-                .spawn(move || sync_loop(&shared, i))?;
+                .spawn(move || {
+                    super::sched::run_as_batch();
+                    sync_loop(&shared, i)
+                })?;
             syncers.threads.push(thread);
         }
         Ok(syncers)
