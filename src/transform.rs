@@ -138,26 +138,28 @@ pub enum BodyRejected {
 /// Parses a body as JSON no deeper than `max_depth` (at most 120, see
 /// `limits.max_json_depth`).
 pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, BodyRejected> {
-    match serde_json::from_slice::<Value>(bytes) {
+    within_depth(bytes, max_depth, serde_json::from_slice(bytes), value_depth)
+}
+
+/// [`parse_json`] into a document borrowing from the body (responses).
+pub fn parse_document(bytes: &[u8], max_depth: usize) -> Result<Node<'_>, BodyRejected> {
+    within_depth(bytes, max_depth, serde_json::from_slice(bytes), Node::depth)
+}
+
+/// The verdict on a parse, whatever it parsed into.
+fn within_depth<T>(
+    bytes: &[u8],
+    max_depth: usize,
+    parsed: serde_json::Result<T>,
+    depth: impl Fn(&T) -> usize,
+) -> Result<T, BodyRejected> {
+    match parsed {
         // serde_json refuses to nest past 128 levels, so a parsed tree is
         // shallow enough to measure by recursion, far cheaper than a byte scan.
-        Ok(doc) if value_depth(&doc) <= max_depth => Ok(doc),
+        Ok(doc) if depth(&doc) <= max_depth => Ok(doc),
         Ok(_) => Err(BodyRejected::TooDeep),
         // Only refused bodies pay for the scan that tells a text too deep for
         // the parser from a malformed one.
-        Err(_) if json_depth(bytes) > max_depth => Err(BodyRejected::TooDeep),
-        Err(_) => Err(BodyRejected::Invalid),
-    }
-}
-
-/// Parses a response body into a document borrowing from it, no deeper than
-/// `max_depth` (at most 120, see `limits.max_json_depth`).
-pub fn parse_document(bytes: &[u8], max_depth: usize) -> Result<Node<'_>, BodyRejected> {
-    match serde_json::from_slice::<Node<'_>>(bytes) {
-        // The same reasoning as `parse_json`: the parser's own limit keeps the
-        // recursion shallow.
-        Ok(doc) if doc.depth() <= max_depth => Ok(doc),
-        Ok(_) => Err(BodyRejected::TooDeep),
         Err(_) if json_depth(bytes) > max_depth => Err(BodyRejected::TooDeep),
         Err(_) => Err(BodyRejected::Invalid),
     }

@@ -106,10 +106,7 @@ async fn trickling_appends_share_an_fsync_per_commit_window() {
     let root = tempfile::tempdir().unwrap();
     let mut cfg = support::config(root.path());
     cfg.commit_window_us = 50_000;
-    let faults = Arc::new(Faults::default());
-    let ledger = Ledger::open_with_faults(&cfg, faults.clone())
-        .await
-        .unwrap();
+    let ledger = Ledger::open(&cfg).await.unwrap();
 
     let tasks: Vec<_> = (0..APPENDERS)
         .map(|t| {
