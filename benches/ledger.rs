@@ -35,10 +35,10 @@ fn config(root: &Path) -> LedgerConfig {
 fn entry(key: &LedgerKey, i: u64) -> Entry {
     let customer = format!("c{:06}", i % 200_000);
     let field = |path: &str, class: &str, value: String| FieldDisclosure {
-        customer: customer.clone(),
+        customer: customer.as_str().into(),
         path: path.into(),
         class: class.into(),
-        fingerprint: key.fingerprint(&value),
+        fingerprint: key.fingerprint_of(&value),
     };
     Entry {
         kind: EntryKind::Disclosure,

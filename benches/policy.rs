@@ -127,7 +127,7 @@ fn with_judge<R>(
     params: &keyhole::route::Params,
     f: impl FnOnce(&Judge<'_>) -> R,
 ) -> R {
-    let fingerprint = |v: &str| fx.ledger.fingerprint(v);
+    let fingerprint = |v: &str| fx.ledger.fingerprint_of(v);
     let judge = Judge {
         ticket,
         holder: Holder {

@@ -56,7 +56,10 @@ use crate::config::{resolve_path, Invalid};
 pub use checkpoint::{Checkpoint, CHECKPOINT_FILE};
 pub use entry::{Entry, EntryKind, FieldDisclosure};
 pub use faults::Faults;
-pub use key::{generate_key_file, normalize, KeyError, LedgerKey};
+pub use key::{
+    generate_key_file, normalize, Fingerprint, HexFingerprint, KeyError, LedgerKey,
+    MalformedFingerprint,
+};
 pub use manifest::{Manifest, MANIFEST_FILE};
 pub use read::ReadError;
 pub use scan::{walk as scan_segment, Break, Head, Problem, Walk};
@@ -281,6 +284,11 @@ impl Ledger {
     /// Hex HMAC-SHA256 of [`normalize`]d `value` under the ledger key.
     pub fn fingerprint(&self, value: &str) -> String {
         self.inner.key.fingerprint(value)
+    }
+
+    /// The fingerprint of `value` as bytes (see [`LedgerKey::fingerprint_of`]).
+    pub fn fingerprint_of(&self, value: &str) -> Fingerprint {
+        self.inner.key.fingerprint_of(value)
     }
 
     /// The ledger key's public id (as recorded in the manifest).

@@ -26,6 +26,7 @@
 //! - [`otel`]: OpenTelemetry traces and metrics over OTLP/HTTP, when configured.
 //! - [`demo`]: the embedded demo: keys, data set, sample API.
 //! - [`cli`]: the `keyhole` command line.
+//! - [`json_text`]: JSON strings written by hand on the hot paths.
 
 pub mod accept;
 pub mod admin;
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod json_text;
 pub mod ledger;
 pub mod otel;
 pub mod policy;

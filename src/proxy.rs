@@ -103,7 +103,7 @@ async fn run(
     // upstream_peer
     let (resp_parts, resp_body) = upstream_peer(rt, &parts, &admitted, peer, log, body).await?;
     // response_filter
-    let fingerprint = |v: &str| gw.ledger.fingerprint(v);
+    let fingerprint = |v: &str| gw.ledger.fingerprint_of(v);
     let judge = Judge {
         ticket: &ticket,
         holder,

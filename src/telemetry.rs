@@ -79,7 +79,7 @@ pub struct RequestLog {
     /// Per-decision counts from the transform.
     pub counts: ActionCounts,
     /// Clear disclosures per field class (names only).
-    pub disclosed_classes: BTreeMap<String, u32>,
+    pub disclosed_classes: BTreeMap<std::sync::Arc<str>, u32>,
     /// The ledger sequence number of the disclosure, if any.
     pub disclosure: Option<u64>,
     /// The denial recorded, if any.
@@ -140,27 +140,39 @@ impl Metrics {
     /// The logging phase: one log line and the counters, for every request.
     pub fn logging(&self, log: &RequestLog, status: StatusCode, elapsed: Duration) {
         write_request_line(log, status, elapsed);
-        self.add(
-            format!("keyhole_requests_total{{status=\"{}\"}}", status.as_u16()),
-            1,
-        );
-        if log.counts.disclosed > 0 {
-            self.add(
-                "keyhole_disclosed_values_total".into(),
-                log.counts.disclosed as u64,
+        // One lock per request; a counter's name is spelled into a reused buffer
+        // and allocated only the first time it is seen.
+        if let Ok(mut c) = self.counters.lock() {
+            let mut key = String::with_capacity(64);
+            let mut bump = |name: std::fmt::Arguments<'_>, n: u64| {
+                key.clear();
+                let _ = key.write_fmt(name);
+                match c.get_mut(key.as_str()) {
+                    Some(v) => *v += n,
+                    None => {
+                        c.insert(key.clone(), n);
+                    }
+                }
+            };
+            let code = status.as_u16();
+            bump(
+                format_args!("keyhole_requests_total{{status=\"{code}\"}}"),
+                1,
             );
-        }
-        if log.disclosure.is_some() {
-            self.add("keyhole_disclosures_total".into(), 1);
-        }
-        for (class, n) in &log.disclosed_classes {
-            self.add(
-                format!("keyhole_disclosures_by_class_total{{class=\"{class}\"}}"),
-                *n as u64,
-            );
-        }
-        if let Some(d) = &log.denial {
-            self.add(format!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);
+            if log.counts.disclosed > 0 {
+                let n = u64::from(log.counts.disclosed);
+                bump(format_args!("keyhole_disclosed_values_total"), n);
+            }
+            if log.disclosure.is_some() {
+                bump(format_args!("keyhole_disclosures_total"), 1);
+            }
+            for (class, n) in &log.disclosed_classes {
+                let name = format_args!("keyhole_disclosures_by_class_total{{class=\"{class}\"}}");
+                bump(name, u64::from(*n));
+            }
+            if let Some(d) = &log.denial {
+                bump(format_args!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);
+            }
         }
         self.observe(elapsed);
         crate::otel::record_request(log, status.as_u16(), elapsed);

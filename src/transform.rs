@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use self::doc::Node;
-use crate::ledger::FieldDisclosure;
+use crate::ledger::{FieldDisclosure, Fingerprint};
 use crate::policy::Route;
 use crate::route::Params;
 use crate::ticket::budget::Budgets;
@@ -36,7 +36,7 @@ pub struct Judge<'a> {
     /// Token keys.
     pub vault: &'a TokenVault,
     /// Keyed fingerprint of a clear value (the ledger's HMAC).
-    pub fingerprint: &'a (dyn Fn(&str) -> String + Sync),
+    pub fingerprint: &'a (dyn Fn(&str) -> Fingerprint + Sync),
     /// Per-agent disclosure budgets, if configured.
     pub budgets: Option<&'a Budgets>,
     /// The request time.
@@ -143,7 +143,13 @@ pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, BodyRejected>
 
 /// [`parse_json`] into a document borrowing from the body (responses).
 pub fn parse_document(bytes: &[u8], max_depth: usize) -> Result<Node<'_>, BodyRejected> {
-    within_depth(bytes, max_depth, serde_json::from_slice(bytes), Node::depth)
+    // One UTF-8 check of the whole body costs less than serde_json's check of
+    // every string; a body that fails it gets serde_json's own refusal.
+    let parsed = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    };
+    within_depth(bytes, max_depth, parsed, Node::depth)
 }
 
 /// The verdict on a parse, whatever it parsed into.

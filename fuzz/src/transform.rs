@@ -154,7 +154,7 @@ fn judge_and_apply(
     ticket: &TicketContext,
     params: &[(String, String)],
 ) -> transform::Outcome {
-    let fingerprint = |v: &str| format!("fp{}", v.len());
+    let fingerprint = |v: &str| keyhole::ledger::Fingerprint([v.len() as u8; 32]);
     let params = params.to_vec();
     let judge = Judge {
         ticket,

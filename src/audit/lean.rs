@@ -196,7 +196,7 @@ mod tests {
                     customer: "c1".into(),
                     path: format!("devices[{i}].service_tag"),
                     class: "service-tag".into(),
-                    fingerprint: format!("{i:064x}"),
+                    fingerprint: format!("{i:064x}").parse().unwrap(),
                 })
                 .collect(),
         }

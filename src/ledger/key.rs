@@ -89,6 +89,12 @@ impl LedgerKey {
 
     /// Hex fingerprint of `value` after [`normalize`].
     pub fn fingerprint(&self, value: &str) -> String {
+        self.fingerprint_of(value).to_string()
+    }
+
+    /// The fingerprint of `value` after [`normalize`], as bytes: a disclosure
+    /// keeps it in this form and spells it in hex only when it is written.
+    pub fn fingerprint_of(&self, value: &str) -> Fingerprint {
         // Every revealed value passes through here: the normalized text goes
         // into the MAC in stack-sized chunks rather than a String per value.
         // HMAC is streaming, so the chunking does not change the result.
@@ -106,14 +112,12 @@ impl LedgerKey {
             }
         }
         mac.update(&buf[..len]);
-        hex_of(&mac.finalize().into_bytes().into())
+        Fingerprint(mac.finalize().into_bytes().into())
     }
 
     /// Hex fingerprint of a value that is already normalized.
     pub fn fingerprint_normalized(&self, normalized: &str) -> String {
-        // A disclosing response fingerprints every revealed value: encoding into
-        // a fixed buffer avoids `hex::encode`'s char-by-char String pushes.
-        hex_of(&self.mac(normalized.as_bytes()))
+        Fingerprint(self.mac(normalized.as_bytes())).to_string()
     }
 
     /// HMAC-SHA256 of `message`. Callers outside fingerprinting must put a
@@ -155,12 +159,79 @@ fn normalized_char(c: char, mut emit: impl FnMut(char)) {
     }
 }
 
-/// Lowercase hex of a MAC, encoded into a fixed buffer rather than char by char.
-fn hex_of(mac: &[u8; 32]) -> String {
-    let mut buf = [0u8; 64];
-    match hex::encode_to_slice(mac, &mut buf).map(|()| std::str::from_utf8(&buf)) {
-        Ok(Ok(text)) => text.to_owned(),
-        _ => hex::encode(mac),
+/// A keyed fingerprint: HMAC-SHA256 of a normalized value. Written and read as
+/// 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The hex spelling, on the stack.
+    pub fn to_hex(&self) -> HexFingerprint {
+        let mut buf = [0u8; 64];
+        self.hex(&mut buf);
+        HexFingerprint(buf)
+    }
+
+    /// The hex spelling, encoded into `buf`.
+    fn hex<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, byte) in buf.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// A fingerprint's 64 hex digits.
+#[derive(Clone, Copy)]
+pub struct HexFingerprint([u8; 64]);
+
+impl HexFingerprint {
+    /// The digits as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.hex(&mut [0u8; 64]))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// Text that is not 64 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a fingerprint is 64 hex digits")]
+pub struct MalformedFingerprint;
+
+impl std::str::FromStr for Fingerprint {
+    type Err = MalformedFingerprint;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| MalformedFingerprint)?;
+        Ok(Fingerprint(bytes))
+    }
+}
+
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.hex(&mut [0u8; 64]))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -192,6 +263,32 @@ mod tests {
         let fp = key.fingerprint_normalized("abc1234");
         assert_eq!(fp, hex::encode(key.mac(b"abc1234")));
         assert_eq!(fp.len(), 64);
+    }
+
+    #[test]
+    fn a_fingerprint_is_written_and_read_as_lowercase_hex() {
+        let key = LedgerKey::from_bytes(&[3u8; 32]);
+        let fp = key.fingerprint_of("ABC-1234");
+        let hex = hex::encode(key.mac(b"abc1234"));
+        assert_eq!(fp.to_string(), hex);
+        assert_eq!(key.fingerprint("ABC-1234"), hex);
+        let json = serde_json::to_string(&fp).unwrap();
+        assert_eq!(json, format!("\"{hex}\""));
+        assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), fp);
+        assert_eq!(hex.parse::<Fingerprint>(), Ok(fp));
+        for bad in [
+            "",
+            "abc",
+            &hex[..63],
+            &format!("{hex}0"),
+            &hex.replace('a', "g"),
+        ] {
+            assert_eq!(
+                bad.parse::<Fingerprint>(),
+                Err(MalformedFingerprint),
+                "{bad:?}"
+            );
+        }
     }
 
     proptest::proptest! {

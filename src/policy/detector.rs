@@ -18,7 +18,7 @@ pub struct Detector {
     /// Ticket categories that reveal a match in the clear.
     pub justify: Vec<String>,
     /// Field class of what it finds (tokens and fingerprints).
-    pub class: String,
+    pub class: std::sync::Arc<str>,
     /// Token scope when `action` is `tokenize`.
     pub scope: TokenScope,
     /// `file:line` it was declared at.
@@ -87,7 +87,7 @@ impl DetectorSpec {
                 self.name
             ));
         }
-        let class = self.class.unwrap_or_else(|| self.name.clone());
+        let class = self.class.unwrap_or_else(|| self.name.clone()).into();
         Ok(Detector {
             name: self.name,
             pattern,

@@ -55,7 +55,7 @@ pub struct FieldRule {
     /// Ticket categories that reveal the clear value; empty means the action always applies.
     pub justify: Vec<String>,
     /// Field class: groups values across fields for tokens and ledger fingerprints.
-    pub class: String,
+    pub class: std::sync::Arc<str>,
     /// Who may use the token this rule issues.
     pub scope: TokenScope,
     /// `file:line` of the rule.
@@ -133,7 +133,7 @@ impl RuleSpec {
             path: path.to_string(),
             action,
             justify: table.justify,
-            class,
+            class: class.into(),
             scope: table.scope.unwrap_or_default(),
             origin,
         })
@@ -210,7 +210,7 @@ mod tests {
             }
         );
         assert_eq!(rule.justify, vec!["dispatch".to_string()]);
-        assert_eq!(rule.class, "service-tag");
+        assert_eq!(&*rule.class, "service-tag");
     }
 
     #[test]

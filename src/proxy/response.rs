@@ -41,8 +41,7 @@ pub fn filter(
     // Tokens are longer than what they replace, but most values pass or
     // shrink: the upstream's length is a close first guess that rarely regrows.
     let mut bytes = Vec::with_capacity(body.len() + body.len() / 4);
-    serde_json::to_writer(&mut bytes, &doc)
-        .map_err(|_| UnsafeResponse::Body(transform::BodyRejected::Invalid))?;
+    doc.write_json(&mut bytes);
     Ok((bytes, outcome))
 }
 

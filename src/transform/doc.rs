@@ -17,6 +17,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
+use crate::json_text;
+
 /// A JSON value whose strings may borrow from the text it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node<'a> {
@@ -88,6 +90,44 @@ impl<'a> Node<'a> {
                     .map(|(k, v)| (k.to_string(), v.to_value()))
                     .collect(),
             ),
+        }
+    }
+}
+
+impl Node<'_> {
+    /// Appends the node as compact JSON, exactly as `serde_json::to_writer` writes it.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(true) => out.extend_from_slice(b"true"),
+            Node::Bool(false) => out.extend_from_slice(b"false"),
+            // A `Number` always serialises; numbers are rare in customer records.
+            Node::Number(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Node::String(s) => json_text::push_str(out, s),
+            Node::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(b']');
+            }
+            Node::Object(members) => {
+                out.push(b'{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json_text::push_str(out, key);
+                    out.push(b':');
+                    value.write_json(out);
+                }
+                out.push(b'}');
+            }
         }
     }
 }
@@ -253,5 +293,37 @@ mod tests {
         let doc = Node::from_value(&value);
         assert_eq!(doc.to_value(), value);
         assert_eq!(doc.depth(), 3);
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}|[\\x00-\\x7f]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("\\PC{0,8}|[\\x00-\\x7f]{0,8}", inner), 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn written_json_is_what_serde_json_writes(value in arb_json()) {
+            let text = serde_json::to_string(&value).unwrap();
+            // Parsed from text (borrowed and escaped strings alike) and built from a value.
+            for doc in [parse(&text), Node::from_value(&value)] {
+                let mut ours = Vec::new();
+                doc.write_json(&mut ours);
+                let theirs = serde_json::to_string(&doc).unwrap();
+                proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), theirs);
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ mod detect;
 mod record;
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use self::record::{for_each_leaf, RecordState};
 use super::conceal::{generalize, mask, scalar_text, text};
@@ -96,6 +97,8 @@ impl<'a> Walker<'a> {
     }
 
     fn record(&mut self, record: &mut Node<'_>) {
+        // The record's own values borrow from the body, not from `record`, so
+        // the walk may rewrite the record while they are held.
         let mut state = self.record_state(record);
         self.path.clear();
         let route = self.route;
@@ -105,11 +108,11 @@ impl<'a> Walker<'a> {
     }
 
     /// Decides one value; returns false when it is to be dropped.
-    fn field(
+    fn field<'d>(
         &mut self,
-        value: &mut Node<'_>,
+        value: &mut Node<'d>,
         node: Option<&'a RuleNode>,
-        rec: &mut RecordState,
+        rec: &mut RecordState<'d>,
     ) -> bool {
         if let Some(rule) = node.and_then(|n| n.rule.as_ref()) {
             return self.apply_rule(value, rule, rec);
@@ -155,7 +158,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn unlisted_leaf(&mut self, leaf: &mut Node<'_>, rec: &mut RecordState) -> bool {
+    fn unlisted_leaf<'d>(&mut self, leaf: &mut Node<'d>, rec: &mut RecordState<'d>) -> bool {
         match self.route.unlisted {
             Unlisted::Drop => {
                 self.out.counts.dropped += 1;
@@ -169,11 +172,11 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn apply_rule(
+    fn apply_rule<'d>(
         &mut self,
-        value: &mut Node<'_>,
+        value: &mut Node<'d>,
         rule: &'a FieldRule,
-        rec: &mut RecordState,
+        rec: &mut RecordState<'d>,
     ) -> bool {
         if rule.action == Action::Pass {
             self.out.counts.passed += 1;
@@ -191,7 +194,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Asks the ticket (and the budget) whether this record's customer is justified for `justify`.
-    fn justified(&mut self, justify: &[String], rec: &mut RecordState) -> bool {
+    fn justified(&mut self, justify: &[String], rec: &mut RecordState<'_>) -> bool {
         let verdict = match (&rec.customer, rec.conflict) {
             (Some(customer), false) => self.judge.ticket.justifies(customer, justify),
             _ => Err(DenyReason::WrongCustomer),
@@ -207,7 +210,7 @@ impl<'a> Walker<'a> {
         true
     }
 
-    fn admitted(&self, rec: &mut RecordState) -> bool {
+    fn admitted(&self, rec: &mut RecordState<'_>) -> bool {
         if let Some(answer) = rec.budget {
             return answer;
         }
@@ -226,11 +229,11 @@ impl<'a> Walker<'a> {
     }
 
     /// Records a clear disclosure of every scalar in `value`.
-    fn disclose(&mut self, value: &Node<'_>, class: &str, rec: &mut RecordState) {
-        let customer = rec.customer.as_deref().unwrap_or_default();
+    fn disclose(&mut self, value: &Node<'_>, class: &Arc<str>, rec: &mut RecordState<'_>) {
+        let customer = rec.customer.get_or_insert_with(|| Arc::from(""));
         if !rec.listed {
             rec.listed = true;
-            if !self.out.customers.iter().any(|c| c == customer) {
+            if !self.out.customers.iter().any(|c| **c == **customer) {
                 self.out.customers.push(customer.to_string());
             }
         }
@@ -238,9 +241,9 @@ impl<'a> Walker<'a> {
         for_each_leaf(value, &mut self.path, &mut |path, text| {
             out.counts.disclosed += 1;
             out.disclosures.push(FieldDisclosure {
-                customer: customer.to_string(),
+                customer: Arc::clone(customer),
                 path: path.to_string(),
-                class: class.to_string(),
+                class: Arc::clone(class),
                 fingerprint: fingerprint(text),
             });
         });

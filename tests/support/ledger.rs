@@ -45,7 +45,7 @@ pub fn disclosure(
                 customer: customer.into(),
                 path: (*path).into(),
                 class: (*class).into(),
-                fingerprint: fingerprint.clone(),
+                fingerprint: fingerprint.parse().expect("64 hex digits"),
             })
             .collect(),
     }

@@ -201,7 +201,7 @@ impl Runner<'_> {
             Input::Response(response) => response.clone(),
         };
         let before = doc.clone();
-        let fingerprint = |_: &str| String::new();
+        let fingerprint = |_: &str| crate::ledger::Fingerprint::default();
         let judge = Judge {
             ticket,
             holder: Holder {

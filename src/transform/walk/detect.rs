@@ -11,7 +11,7 @@ use crate::transform::doc::Node;
 
 impl<'a> Walker<'a> {
     /// Runs the detectors over every string in `value` that is about to leave in the clear.
-    pub(super) fn scan(&mut self, value: &mut Node<'_>, rec: &mut RecordState) {
+    pub(super) fn scan(&mut self, value: &mut Node<'_>, rec: &mut RecordState<'_>) {
         match value {
             Node::String(s) => {
                 if let Some(replaced) = self.scan_text(s, rec) {
@@ -37,7 +37,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn scan_text(&mut self, text: &str, rec: &mut RecordState) -> Option<String> {
+    fn scan_text(&mut self, text: &str, rec: &mut RecordState<'_>) -> Option<String> {
         let detectors = &self.route.detectors;
         if detectors.is_empty() || !detectors.any_match(text) {
             return None;
@@ -59,7 +59,7 @@ impl<'a> Walker<'a> {
         &mut self,
         detector: &'a Detector,
         input: &str,
-        rec: &mut RecordState,
+        rec: &mut RecordState<'_>,
     ) -> String {
         let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
         // Tokens already in the text (issued by an earlier detector) are not re-scanned:

@@ -2,8 +2,8 @@
 //! values (which detectors may reveal) and visits to its leaves.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use super::Walker;
 use crate::policy::tree::RuleNode;
@@ -11,41 +11,45 @@ use crate::policy::CustomerSource;
 use crate::transform::conceal::scalar_text;
 use crate::transform::doc::Node;
 
-/// What is known about the record being walked.
+/// What is known about the record being walked, whose text borrows from the body (`'d`).
 #[derive(Default)]
-pub(super) struct RecordState {
-    /// The record's customer, when it could be determined.
-    pub(super) customer: Option<String>,
+pub(super) struct RecordState<'d> {
+    /// The record's customer, when it could be determined (shared by its disclosures).
+    pub(super) customer: Option<Arc<str>>,
     /// The path and the record named different customers: nothing is justified.
     pub(super) conflict: bool,
     /// The budget's answer for this record, once asked.
     pub(super) budget: Option<bool>,
     /// Whether this record's customer is already listed in the outcome.
     pub(super) listed: bool,
-    /// `class\0lowercased value` of every value this record holds under a justified rule:
+    /// Class and text of every value this record holds under a justified rule:
     /// a detector reveals a match only when it is one of the record's own values.
-    pub(super) own: HashSet<String>,
+    /// A record holds a handful, so a scan beats hashing a lowercased copy of each.
+    pub(super) own: Vec<(Arc<str>, Cow<'d, str>)>,
 }
 
-impl RecordState {
+impl RecordState<'_> {
     /// Whether `value` of `class` is one of the record's own values (case aside).
     pub(super) fn owns(&self, class: &str, value: &str) -> bool {
-        self.own.contains(&own_key(class, value))
+        self.own
+            .iter()
+            .any(|(c, own)| **c == *class && same_lowercase(own, value))
     }
 }
 
-/// The `own` set's key for a value of `class`.
-fn own_key(class: &str, value: &str) -> String {
-    let mut key = String::with_capacity(class.len() + value.len() + 1);
-    key.push_str(class);
-    key.push('\0');
-    key.extend(value.chars().flat_map(char::to_lowercase));
-    key
+/// Whether `a` and `b` are equal once lowercased.
+fn same_lowercase(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 impl Walker<'_> {
     /// Whose record this is, whether the path agrees, and its own values.
-    pub(super) fn record_state(&self, record: &Node<'_>) -> RecordState {
+    pub(super) fn record_state<'d>(&self, record: &Node<'d>) -> RecordState<'d> {
         let (mut from_path, mut from_record) = (None, None);
         for source in &self.route.customer {
             match source {
@@ -55,11 +59,11 @@ impl Walker<'_> {
                         .params
                         .iter()
                         .find(|(k, _)| k == p)
-                        .map(|(_, v)| v.clone());
+                        .map(|(_, v)| Arc::from(v.as_str()));
                 }
                 CustomerSource::Field(keys) => {
                     let found = keys.iter().try_fold(record, |v, k| v.get(k));
-                    from_record = found.and_then(scalar_text).map(Cow::into_owned);
+                    from_record = found.and_then(scalar_text).map(|t| Arc::from(&*t));
                 }
             }
         }
@@ -81,8 +85,8 @@ impl Walker<'_> {
     }
 
     /// The record's own values for the classes that revealing detectors look for.
-    fn own_values(&self, record: &Node<'_>) -> HashSet<String> {
-        let mut own = HashSet::new();
+    fn own_values<'d>(&self, record: &Node<'d>) -> Vec<(Arc<str>, Cow<'d, str>)> {
+        let mut own = Vec::new();
         // Without a live ticket nothing can be revealed, so there is nothing to collect.
         if self.judge.ticket.ticket().is_none() {
             return own;
@@ -92,7 +96,7 @@ impl Walker<'_> {
             .detectors
             .iter()
             .filter(|d| !d.justify.is_empty())
-            .map(|d| d.class.as_str())
+            .map(|d| &*d.class)
             .collect();
         if !revealing.is_empty() {
             collect_own(record, &self.route.fields.root, &revealing, &mut own);
@@ -101,12 +105,15 @@ impl Walker<'_> {
     }
 }
 
-fn collect_own(value: &Node<'_>, node: &RuleNode, classes: &[&str], out: &mut HashSet<String>) {
+fn collect_own<'d>(
+    value: &Node<'d>,
+    node: &RuleNode,
+    classes: &[&str],
+    out: &mut Vec<(Arc<str>, Cow<'d, str>)>,
+) {
     if let Some(rule) = &node.rule {
-        if !rule.justify.is_empty() && classes.contains(&rule.class.as_str()) {
-            for_each_leaf(value, &mut String::new(), &mut |_, text| {
-                out.insert(own_key(&rule.class, text));
-            });
+        if !rule.justify.is_empty() && classes.contains(&&*rule.class) {
+            collect_leaves(value, &rule.class, out);
         }
         return;
     }
@@ -126,6 +133,23 @@ fn collect_own(value: &Node<'_>, node: &RuleNode, classes: &[&str], out: &mut Ha
             }
         }
         _ => {}
+    }
+}
+
+/// Adds every scalar in `value` as an own value of `class`.
+fn collect_leaves<'d>(value: &Node<'d>, class: &Arc<str>, out: &mut Vec<(Arc<str>, Cow<'d, str>)>) {
+    match value {
+        Node::Object(members) => members
+            .iter()
+            .for_each(|(_, v)| collect_leaves(v, class, out)),
+        Node::Array(items) => items.iter().for_each(|v| collect_leaves(v, class, out)),
+        // Most values are slices of the body: borrowed, not copied.
+        Node::String(Cow::Borrowed(text)) => out.push((Arc::clone(class), Cow::Borrowed(*text))),
+        other => {
+            if let Some(text) = scalar_text(other) {
+                out.push((Arc::clone(class), Cow::Owned(text.into_owned())));
+            }
+        }
     }
 }
 

@@ -1,0 +1,98 @@
+//! JSON text written by hand on the hot paths (judged responses, ledger
+//! entries), byte for byte what `serde_json` writes for the same values.
+//!
+//! `serde_json` checks every byte of every string against an escape table and
+//! goes through the `Serializer` machinery for every member; a judged response
+//! and its ledger entry are almost all short strings that need no escaping, so
+//! those are copied as they are.
+
+/// Appends `s` as a JSON string.
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Writing a `str` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether JSON needs any byte of `bytes` escaped: the quote, the backslash
+/// and control characters, exactly the bytes `serde_json` escapes.
+fn needs_escape(bytes: &[u8]) -> bool {
+    // Eight bytes at a time: a byte below 0x20, a quote or a backslash sets
+    // its high bit in the word's flags (the usual has-zero-byte tricks).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let quote = has_zero(w ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
+        if below_space | quote | backslash != 0 {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(s: &str) -> Vec<u8> {
+        let mut out = b"x".to_vec();
+        push_str(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in [
+            "",
+            "plain",
+            "quote \" inside",
+            "back\\slash",
+            "tab\tnewline\nnul\0esc\u{1b}",
+            "del \u{7f} stays",
+            "ünïcødé ✓ 𝄞",
+            "</script>",
+        ] {
+            let mut theirs = b"x".to_vec();
+            theirs.extend(serde_json::to_vec(s).unwrap());
+            assert_eq!(ours(s), theirs, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_at_every_position_is_judged_alone() {
+        for b in 0u8..=255 {
+            for len in 1..=17 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let expected = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&bytes), expected, "{b:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_written_as_serde_json_writes_it(s in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let mut theirs = b"x".to_vec();
+            theirs.extend(serde_json::to_vec(&s).unwrap());
+            proptest::prop_assert_eq!(ours(&s), theirs);
+        }
+    }
+}
