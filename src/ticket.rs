@@ -11,11 +11,13 @@
 //!
 //! [`judge`] turns a lookup into a per-request [`TicketContext`] and answers, record
 //! by record, whether the ticket justifies a field. [`budget`] caps how many distinct
-//! customers an agent (and a ticket) may see in the clear.
+//! customers an agent (and a ticket) may see in the clear. [`DenyReason`] names why
+//! something stayed hidden.
 
 pub mod api;
 pub mod budget;
 pub mod config;
+mod deny;
 pub mod file;
 pub mod judge;
 pub mod pushed;
@@ -30,7 +32,8 @@ use tokio::task::JoinHandle;
 
 pub use budget::{BudgetConfig, BudgetExceeded, BudgetLimit, Budgets};
 pub use config::{HttpSourceConfig, SourceKind, TicketsConfig};
-pub use judge::{DenyReason, TicketContext, TICKET_HEADER};
+pub use deny::DenyReason;
+pub use judge::{TicketContext, TICKET_HEADER};
 pub use secret::generate_secret_file;
 pub use webhook::{
     sign_webhook, WebhookAccepted, WebhookEventKind, WebhookRefused, SIGNATURE_HEADER,

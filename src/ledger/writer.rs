@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 
 use super::checkpoint;
@@ -31,8 +31,7 @@ use super::sync::{Reply, Syncers};
 use super::tail::Tail;
 use super::{LedgerError, LedgerKey};
 
-/// How often an unhealthy writer looks at its queue to turn appends away.
-const UNHEALTHY_POLL: Duration = Duration::from_millis(20);
+mod recover;
 
 /// What appenders and the ledger handle ask of the writer.
 pub(crate) enum Command {
@@ -296,68 +295,6 @@ impl Writer {
             self.fail(&e);
             LedgerError::Unavailable
         })
-    }
-
-    /// Turns appends away until a recovery attempt succeeds. Returns false if
-    /// the writer should stop instead.
-    fn recover_until_healthy(&mut self) -> bool {
-        let interval = self.parts.limits.recovery_interval;
-        let mut next_attempt = Instant::now() + interval;
-        loop {
-            loop {
-                match self.parts.rx.try_recv() {
-                    Ok(Command::Append { reply, .. }) => {
-                        let _ = reply.send(Err(LedgerError::Unavailable));
-                    }
-                    Ok(Command::Checkpoint { reply }) => {
-                        let _ = reply.send(Err(LedgerError::Unavailable));
-                    }
-                    Ok(Command::Shutdown { reply }) => {
-                        let _ = self.try_recover();
-                        let _ = reply.send(());
-                        return false;
-                    }
-                    Ok(Command::Wake) => {}
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return false,
-                }
-            }
-            if Instant::now() >= next_attempt {
-                match self.try_recover() {
-                    Ok(()) => {
-                        self.parts.healthy.store(true, Ordering::Release);
-                        tracing::info!(
-                            seq = self.staged.seq,
-                            "ledger recovered; disclosures resume"
-                        );
-                        return true;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "ledger recovery attempt failed"),
-                }
-                next_attempt = Instant::now() + interval;
-            }
-            std::thread::sleep(UNHEALTHY_POLL.min(interval));
-        }
-    }
-
-    /// Cuts the segment back to its last durable byte, fsyncs it through a fresh
-    /// handle, and proves the disk takes writes again with a checkpoint.
-    fn try_recover(&mut self) -> io::Result<()> {
-        // Waits for fsyncs still running; their batches were already refused.
-        let (head, len) = self.syncers.drain();
-        self.staged = head;
-        self.written = len;
-        if let Some(current) = self.current.as_mut() {
-            let file = open_append(&current.segment)?;
-            file.set_len(len)?;
-            self.parts.faults.check_sync()?;
-            file.sync_all()?;
-            current.file = Some(file);
-        }
-        let p = &mut self.parts;
-        p.checkpoints.write(&p.key, head, true, &p.faults)?;
-        let path = self.current.as_ref().map(|c| c.segment.path.as_path());
-        self.syncers.recovered(path)
     }
 
     /// Shutdown: no new commands, write everything queued, checkpoint.
