@@ -11,9 +11,9 @@
 //!   segment boundaries too, so removing, inserting or reordering anything breaks
 //!   the chain.
 //! - `checkpoints.jsonl`: HMAC-keyed statements "the chain head was seq N with hash
-//!   H", so a rewritten chain or a truncated tail is caught (see [`checkpoint`]).
+//!   H", so a rewritten chain or a truncated tail is caught (see `checkpoint.rs`).
 //! - `manifest.json`: where the ledger key lives and its id, never the key itself
-//!   (see [`manifest`]).
+//!   (see `manifest.rs`).
 //! - `quarantine/`: torn tails cut off after a crash, kept for inspection.
 //!
 //! # Durability
