@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind: a measure that does not move
+# with the neighbours' load, for comparing two builds of Keyhole (A/B) on a
+# shared machine where wall-clock numbers drift by 10-20% between runs.
+#
+# For each binary and mode (full: alice under her live ticket, tokens and the
+# fsync'd ledger; masking: bob without a ticket) it runs `keyhole serve` under
+# valgrind --tool=callgrind against the demo's sample API, warms up for 3 s,
+# zeroes the counters, drives wrk for --seconds, dumps, and divides the
+# user-space instructions of every Keyhole thread by the requests wrk
+# completed. The kernel's share (loopback TCP, fsync) is not counted.
+#
+# valgrind does not offer SHA-NI, so SHA-256 runs its portable code under it
+# and counts several times what it costs on hardware with SHA extensions: the
+# report gives the SHA-256 share separately and the count without it.
+#
+# Usage: benches/load/instructions.sh [--seconds S] [--work DIR] BIN [BIN2]
+#   BIN, BIN2  keyhole binaries (e.g. target/release/keyhole and a copy of an
+#              older build); with two, the last column is BIN2/BIN.
+# Needs valgrind and wrk (apt-get installs them when missing and run as root).
+set -euo pipefail
+
+SECONDS_RUN=8
+WORK=/tmp/keyhole-instructions
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) SECONDS_RUN=$2; shift 2 ;;
+        --work) WORK=$2; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -*) echo "unknown argument: $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -ge 1 ] || { sed -n '18,21p' "$0"; exit 2; }
+BINS=("$@")
+for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }; done
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return
+    [ "$(id -u)" = 0 ] || { echo "needs $1 (apt-get install $2)" >&2; exit 1; }
+    apt-get install -y -qq "$2" >/dev/null
+}
+need valgrind valgrind
+need callgrind_control valgrind
+need wrk wrk
+need jq jq
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+DEMO=$WORK/demo
+mkdir -p "$WORK"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+if [ ! -s "$DEMO/demo.json" ]; then
+    # `keyhole demo` writes keys, certificates, data, tickets and the config once.
+    "${BINS[0]}" demo --dir "$DEMO" --port "$(free_port)" >"$WORK/demo.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 150); do [ -s "$DEMO/demo.json" ] && break; sleep 0.2; done
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    [ -s "$DEMO/demo.json" ] || { echo "keyhole demo failed, see $WORK/demo.log" >&2; exit 1; }
+fi
+cd "$DEMO"
+UP_PORT=$(jq -r .upstream_port demo.json)
+KH_PORT=$(sed -n 's/^address = "127.0.0.1:\([0-9]*\)"/\1/p' keyhole.toml | head -1)
+ALICE=$(jq -r '.agents[] | select(.id=="alice") | .token' demo.json)
+BOB=$(jq -r '.agents[] | select(.id=="bob") | .token' demo.json)
+CUSTOMER=$(jq -r '.tickets[] | select(.id=="T-1001") | .customer_id' demo.json)
+URL=https://127.0.0.1:$KH_PORT/customers/$CUSTOMER
+
+"${BINS[0]}" sample-api --data customers.json --listen "127.0.0.1:$UP_PORT" \
+    --credential-file keys/upstream.credential >"$WORK/upstream.log" 2>&1 &
+PIDS+=($!)
+
+# Prints "<instructions per request> <SHA-256 share> <without SHA-256>" for one binary and mode.
+measure() {
+    local bin=$1 mode=$2 out=$WORK/callgrind.$3.$2 headers=()
+    if [ "$mode" = full ]; then
+        headers=(-H "Authorization: Bearer $ALICE" -H "X-Ticket-Id: T-1001")
+    else
+        headers=(-H "Authorization: Bearer $BOB")
+    fi
+    rm -f "$out".*
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$bin" serve --config keyhole.toml >"$WORK/keyhole.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 120); do
+        curl -s -o /dev/null --cacert certs/ca.pem "https://127.0.0.1:$KH_PORT/" && break
+        sleep 0.5
+    done
+    wrk -t1 -c8 -d3s "${headers[@]}" "$URL" >/dev/null 2>&1
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    local requests
+    requests=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" "${headers[@]}" "$URL" | awk '/requests in/{print $1}')
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    python3 - "$out.1" "$requests" <<'PY'
+import re, sys
+names, total, sha, current, in_call = {}, 0, 0, "", False
+for line in open(sys.argv[1]):
+    m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.strip())
+    if m and m.group(2):
+        names[m.group(1)] = m.group(2)
+    if line.startswith("fn="):
+        current = names.get(m.group(1), "") if m else line[3:]
+    elif line.startswith("calls="):
+        in_call = True
+    elif line[:1].isdigit() or line[:1] in "+-*":
+        parts = line.split()
+        if len(parts) > 1 and not in_call:
+            total += int(parts[1])
+            if "sha256" in current:
+                sha += int(parts[1])
+        in_call = False
+requests = int(sys.argv[2])
+print(total // requests, f"{100 * sha / total:.0f}%", (total - sha) // requests)
+PY
+}
+
+printf '%-9s %-28s %14s %8s %16s\n' mode binary instr/request sha256 "without sha256"
+for mode in full masking; do
+    first=""
+    for i in "${!BINS[@]}"; do
+        read -r per_request sha without < <(measure "${BINS[$i]}" "$mode" "$i")
+        ratio=""
+        if [ -z "$first" ]; then first=$without; else ratio=$(python3 -c "print(f'{$without/$first:.3f}x')"); fi
+        printf '%-9s %-28s %14s %8s %16s %s\n' "$mode" "$(basename "$(dirname "${BINS[$i]}")")/$(basename "${BINS[$i]}")" \
+            "$per_request" "$sha" "$without" "$ratio"
+    done
+done
