@@ -212,6 +212,39 @@ async fn numbers_and_keys_in_passed_values_are_scanned_too() {
 }
 
 #[tokio::test]
+async fn unlisted_names_and_text_beside_tokens_show_nothing() {
+    let f = Fixture::start().await;
+    let other = &f.other;
+    // A member no rule names, holding an array: emptying it would still show its name.
+    let mut record: Value = serde_json::from_str(&hostile::record_json(&f.own)).expect("json");
+    record[format!("call back on {}", other.phone)] = json!([{ "x": 1 }]);
+    let reply = f
+        .ask(answer(raw(200, &[JSON], record.to_string().as_bytes())))
+        .await;
+    assert_eq!(reply.status, 200);
+    f.oracle
+        .assert_clean(&reply.all_bytes(), Some(&f.grant()), "unlisted array name");
+    // A tag-shaped stretch becomes a token first; the email pattern then runs
+    // from the token into the clear address beside it.
+    let mut record: Value = serde_json::from_str(&hostile::record_json(&f.own)).expect("json");
+    record["name"] = json!(format!("CUS-ab12cd3.{}", other.email));
+    let reply = f
+        .ask_unticketed(answer(raw(200, &[JSON], record.to_string().as_bytes())))
+        .await;
+    assert_eq!(reply.status, 200);
+    let name = reply.json()["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        name.starts_with("CUS-tok_"),
+        "the tag-shaped stretch was tokenized: {name}"
+    );
+    f.oracle
+        .assert_clean(&reply.all_bytes(), None, "text beside a token");
+}
+
+#[tokio::test]
 
 async fn a_lower_case_tag_in_free_text_is_caught() {
     let f = Fixture::start().await;

@@ -80,6 +80,8 @@ impl<'a> Walker<'a> {
                     let child_node = node.and_then(|n| n.child(key));
                     if key == want {
                         self.envelope(child, rest, child_node)
+                    } else if child_node.is_none() && self.name_reveals(key) {
+                        false
                     } else {
                         let mut state = RecordState::default();
                         self.field(child, child_node, &mut state)
@@ -135,13 +137,19 @@ impl<'a> Walker<'a> {
                     } else {
                         None
                     };
-                    let keep = self.field(child, child_node, rec);
+                    let keep = !(child_node.is_none() && self.name_reveals(key))
+                        && self.field(child, child_node, rec);
                     self.path.truncate(mark);
                     keep
                 });
                 true
             }
             Node::Array(items) => {
+                // An unlisted array goes whole: emptied, its name would still show.
+                if node.is_none() && self.route.unlisted == Unlisted::Drop {
+                    self.out.counts.dropped += 1;
+                    return false;
+                }
                 let child_node = node.and_then(RuleNode::element);
                 let mark = self.path.len();
                 let mut index = 0usize;
@@ -156,6 +164,20 @@ impl<'a> Walker<'a> {
             }
             leaf => self.unlisted_leaf(leaf, rec),
         }
+    }
+
+    /// Whether the name of a member no rule covers would show a detector's
+    /// match: unlisted members keep their names only when unlisted values pass,
+    /// and then a name is scanned like any passed text. Such a member goes.
+    fn name_reveals(&mut self, key: &str) -> bool {
+        let detectors = &self.route.detectors;
+        let reveals = self.route.unlisted == Unlisted::Pass
+            && !detectors.is_empty()
+            && detectors.any_match(key);
+        if reveals {
+            self.out.counts.dropped += 1;
+        }
+        reveals
     }
 
     fn unlisted_leaf<'d>(&mut self, leaf: &mut Node<'d>, rec: &mut RecordState<'d>) -> bool {

@@ -9,6 +9,15 @@ use super::Walker;
 use crate::policy::Detector;
 use crate::transform::doc::Node;
 
+/// What holds for every stretch of text between tokens in one value.
+#[derive(Clone, Copy)]
+struct Segment {
+    /// The ticket justifies the detector's categories for this record.
+    justified: bool,
+    /// The stretch is the whole value (it holds no tokens).
+    whole_input: bool,
+}
+
 impl<'a> Walker<'a> {
     /// Runs the detectors over every string in `value` that is about to leave in the clear.
     pub(super) fn scan(&mut self, value: &mut Node<'_>, rec: &mut RecordState<'_>) {
@@ -62,26 +71,46 @@ impl<'a> Walker<'a> {
         rec: &mut RecordState<'_>,
     ) -> String {
         let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
-        // Tokens already in the text (issued by an earlier detector) are not re-scanned:
-        // a pattern could match a stretch of a token's alphabet and corrupt it.
+        // Tokens already in the text (issued by an earlier detector) are kept as
+        // they are, and the detector runs on the text between them: a pattern could
+        // match a stretch of a token's alphabet, and a match that ran into a token
+        // must not take the clear text beside it along with it (an email pattern
+        // would otherwise swallow `tok_…x` and leave `@example.com`'s owner shown).
+        let mut out = String::with_capacity(input.len());
+        let mut last = 0;
         let tokens: Vec<std::ops::Range<usize>> = if input.contains(crate::token::TOKEN_PREFIX) {
             crate::token::find_tokens(input).collect()
         } else {
             Vec::new()
         };
-        let mut out = String::with_capacity(input.len());
+        let segment = Segment {
+            justified,
+            whole_input: tokens.is_empty(),
+        };
+        for token in tokens {
+            self.detect_in(detector, segment, &input[last..token.start], rec, &mut out);
+            out.push_str(&input[token.clone()]);
+            last = token.end;
+        }
+        self.detect_in(detector, segment, &input[last..], rec, &mut out);
+        out
+    }
+
+    /// Appends `text` to `out` with the detector's matches revealed or concealed.
+    fn detect_in(
+        &mut self,
+        detector: &'a Detector,
+        segment: Segment,
+        text: &str,
+        rec: &mut RecordState<'_>,
+        out: &mut String,
+    ) {
         let mut last = 0;
-        for m in detector.pattern.find_iter(input) {
-            if tokens
-                .iter()
-                .any(|t| t.start < m.end() && m.start() < t.end)
-            {
-                continue;
-            }
-            out.push_str(&input[last..m.start()]);
+        for m in detector.pattern.find_iter(text) {
+            out.push_str(&text[last..m.start()]);
             last = m.end();
-            let reveal = justified && rec.owns(&detector.class, m.as_str());
-            let whole = m.start() == 0 && m.end() == input.len();
+            let reveal = segment.justified && rec.owns(&detector.class, m.as_str());
+            let whole = segment.whole_input && m.start() == 0 && m.end() == text.len();
             if reveal && whole && self.scanning_disclosed {
                 out.push_str(m.as_str());
                 continue;
@@ -105,7 +134,6 @@ impl<'a> Walker<'a> {
                 out.push_str(&s);
             }
         }
-        out.push_str(&input[last..]);
-        out
+        out.push_str(&text[last..]);
     }
 }
