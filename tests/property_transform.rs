@@ -421,8 +421,8 @@ proptest! {
 
 /// The control for the property: a live ticket for a record's customer does
 /// reveal the values its category justifies, so the property is not vacuous.
-#[test]
-fn control_a_live_ticket_reveals_what_it_justifies() {
+/// One record, alice under a live hardware ticket for it; phone and email need `account`.
+fn control_scenario(unlisted_pass: bool) -> Scenario {
     let rule = |justify: Vec<&'static str>| Rule {
         action: (0, 0, 0),
         justify,
@@ -438,11 +438,11 @@ fn control_a_live_ticket_reveals_what_it_justifies() {
     };
     let mut rules = vec![rule(vec!["account"]); KINDS.len()];
     rules[4] = rule(vec!["hardware"]);
-    let s = Scenario {
+    Scenario {
         records: vec![record],
         rules,
         list: false,
-        unlisted_pass: false,
+        unlisted_pass,
         path_record: 0,
         agent: "alice",
         ticket: Ticket {
@@ -454,10 +454,17 @@ fn control_a_live_ticket_reveals_what_it_justifies() {
             expires_at: None,
         },
         allow_pending: false,
-    };
+    }
+}
+
+/// Applies the scenario's policy to `doc` as alice under the scenario's ticket.
+fn apply_as_alice(
+    s: &Scenario,
+    doc: &mut Value,
+    params: &[(String, String)],
+) -> transform::Outcome {
     let (_dir, vault) = vault();
     let route = compile(&s.policy());
-    let (mut doc, params) = s.document();
     let ticket = TicketContext::from_lookup(
         "T-1",
         Lookup::Found(Arc::new(s.ticket.clone())),
@@ -467,6 +474,7 @@ fn control_a_live_ticket_reveals_what_it_justifies() {
     );
     let key = LedgerKey::from_bytes(&[5u8; 32]);
     let fingerprint = |v: &str| key.fingerprint_of(v);
+    let params = params.to_vec();
     let judge = Judge {
         ticket: &ticket,
         holder: Holder {
@@ -479,11 +487,41 @@ fn control_a_live_ticket_reveals_what_it_justifies() {
         now: Utc::now(),
         params: &params,
     };
-    let outcome = transform::apply(&route, &mut doc, &judge);
+    transform::apply(&route, doc, &judge)
+}
+
+#[test]
+fn control_a_live_ticket_reveals_what_it_justifies() {
+    let s = control_scenario(false);
+    let (mut doc, params) = s.document();
+    let outcome = apply_as_alice(&s, &mut doc, &params);
     assert_eq!(doc["devices"][0]["service_tag"], "7XK2M9Q");
     assert_eq!(doc["email"], "[redacted]");
     assert!(!outcome.disclosures.is_empty());
     let (allowed, forbidden) = s.oracle(&params);
     assert!(allowed.contains(&"7XK2M9Q".to_string()));
     assert!(forbidden.contains(&"ann0@example.org".to_string()));
+}
+
+#[test]
+fn member_names_no_rule_covers_are_scanned_when_unlisted_values_pass() {
+    for unlisted_pass in [true, false] {
+        let s = control_scenario(unlisted_pass);
+        let (mut doc, params) = s.document();
+        // Names holding the record's phone and email, where no rule covers them:
+        // beside the rules, inside a covered object, and inside an unlisted one.
+        doc["call back on +1-555-123-4567"] = json!([{ "at": "noon" }]);
+        doc["address"]["ann0@example.org"] = json!("x");
+        doc["extra"] = json!({ "+1-555-123-4567": 1, "kept": "plain" });
+        apply_as_alice(&s, &mut doc, &params);
+        let text = doc.to_string();
+        for value in ["+1-555-123-4567", "ann0@example.org"] {
+            assert!(
+                !text.contains(value),
+                "{value} shown (unlisted_pass {unlisted_pass}): {text}"
+            );
+        }
+        // Unlisted values that pass keep their plain names.
+        assert_eq!(doc["extra"].get("kept").is_some(), unlisted_pass, "{text}");
+    }
 }
