@@ -106,6 +106,8 @@ impl DetectorSpec {
 pub struct Detectors {
     list: Vec<Detector>,
     set: regex::RegexSet,
+    /// Classes of the detectors that can reveal (those with `justify`).
+    revealing: Vec<std::sync::Arc<str>>,
 }
 
 impl Detectors {
@@ -115,7 +117,16 @@ impl Detectors {
             .size_limit(MAX_PATTERN_SIZE * list.len().max(1))
             .build()
             .map_err(|e| format!("detectors cannot be combined: {e}"))?;
-        Ok(Detectors { list, set })
+        let revealing = list
+            .iter()
+            .filter(|d| !d.justify.is_empty())
+            .map(|d| d.class.clone())
+            .collect();
+        Ok(Detectors {
+            list,
+            set,
+            revealing,
+        })
     }
 
     /// Indexes (into the list) of the detectors that match `text`, in declaration order.
@@ -125,7 +136,13 @@ impl Detectors {
 
     /// True when some detector matches `text`.
     pub fn any_match(&self, text: &str) -> bool {
-        self.set.is_match(text)
+        // Most policies scan most text; one without detectors should not pay for the set.
+        !self.list.is_empty() && self.set.is_match(text)
+    }
+
+    /// Classes of the detectors that can reveal a match (they name `justify` categories).
+    pub fn revealing_classes(&self) -> &[std::sync::Arc<str>] {
+        &self.revealing
     }
 }
 

@@ -119,12 +119,14 @@ impl<'a> Walker<'a> {
         if let Some(rule) = node.and_then(|n| n.rule.as_ref()) {
             return self.apply_rule(value, rule, rec);
         }
+        // No rule at or below this value: it goes whole, an array or object
+        // included (emptied, its name would still show).
+        if node.is_none() && self.route.unlisted == Unlisted::Drop {
+            self.out.counts.dropped += 1;
+            return false;
+        }
         match value {
             Node::Object(members) => {
-                if node.is_none() && self.route.unlisted == Unlisted::Drop {
-                    self.out.counts.dropped += 1;
-                    return false;
-                }
                 let mark = self.path.len();
                 members.retain_mut(|(key, child)| {
                     let key: &str = key;
@@ -145,11 +147,6 @@ impl<'a> Walker<'a> {
                 true
             }
             Node::Array(items) => {
-                // An unlisted array goes whole: emptied, its name would still show.
-                if node.is_none() && self.route.unlisted == Unlisted::Drop {
-                    self.out.counts.dropped += 1;
-                    return false;
-                }
                 let child_node = node.and_then(RuleNode::element);
                 let mark = self.path.len();
                 let mut index = 0usize;
@@ -164,20 +161,6 @@ impl<'a> Walker<'a> {
             }
             leaf => self.unlisted_leaf(leaf, rec),
         }
-    }
-
-    /// Whether the name of a member no rule covers would show a detector's
-    /// match: unlisted members keep their names only when unlisted values pass,
-    /// and then a name is scanned like any passed text. Such a member goes.
-    fn name_reveals(&mut self, key: &str) -> bool {
-        let detectors = &self.route.detectors;
-        let reveals = self.route.unlisted == Unlisted::Pass
-            && !detectors.is_empty()
-            && detectors.any_match(key);
-        if reveals {
-            self.out.counts.dropped += 1;
-        }
-        reveals
     }
 
     fn unlisted_leaf<'d>(&mut self, leaf: &mut Node<'d>, rec: &mut RecordState<'d>) -> bool {

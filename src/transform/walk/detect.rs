@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::record::RecordState;
 use super::Walker;
-use crate::policy::Detector;
+use crate::policy::{Detector, Unlisted};
 use crate::transform::doc::Node;
 
 /// What holds for every stretch of text between tokens in one value.
@@ -35,20 +35,33 @@ impl<'a> Walker<'a> {
             }
             Node::Array(items) => items.iter_mut().for_each(|v| self.scan(v, rec)),
             Node::Object(members) => {
-                // A key cannot be masked in place: a member whose name a detector matches goes.
-                let detectors = &self.route.detectors;
-                let before = members.len();
-                members.retain(|(key, _)| detectors.is_empty() || !detectors.any_match(key));
-                self.out.counts.dropped += (before - members.len()) as u32;
+                members.retain(|(key, _)| !self.name_matches(key));
                 members.iter_mut().for_each(|(_, v)| self.scan(v, rec));
             }
             _ => {}
         }
     }
 
+    /// Whether a detector matches a member's name. A name cannot be masked in
+    /// place, so such a member goes (and is counted as dropped).
+    fn name_matches(&mut self, key: &str) -> bool {
+        let matches = self.route.detectors.any_match(key);
+        if matches {
+            self.out.counts.dropped += 1;
+        }
+        matches
+    }
+
+    /// Whether the name of a member no rule covers would show a detector's
+    /// match: unlisted members keep their names only when unlisted values pass,
+    /// and then a name is scanned like any passed text.
+    pub(super) fn name_reveals(&mut self, key: &str) -> bool {
+        self.route.unlisted == Unlisted::Pass && self.name_matches(key)
+    }
+
     fn scan_text(&mut self, text: &str, rec: &mut RecordState<'_>) -> Option<String> {
         let detectors = &self.route.detectors;
-        if detectors.is_empty() || !detectors.any_match(text) {
+        if !detectors.any_match(text) {
             return None;
         }
         let mut current: Option<String> = None;

@@ -91,15 +91,9 @@ impl Walker<'_> {
         if self.judge.ticket.ticket().is_none() {
             return own;
         }
-        let revealing: Vec<&str> = self
-            .route
-            .detectors
-            .iter()
-            .filter(|d| !d.justify.is_empty())
-            .map(|d| &*d.class)
-            .collect();
+        let revealing = self.route.detectors.revealing_classes();
         if !revealing.is_empty() {
-            collect_own(record, &self.route.fields.root, &revealing, &mut own);
+            collect_own(record, &self.route.fields.root, revealing, &mut own);
         }
         own
     }
@@ -108,11 +102,11 @@ impl Walker<'_> {
 fn collect_own<'d>(
     value: &Node<'d>,
     node: &RuleNode,
-    classes: &[&str],
+    classes: &[Arc<str>],
     out: &mut Vec<(Arc<str>, Cow<'d, str>)>,
 ) {
     if let Some(rule) = &node.rule {
-        if !rule.justify.is_empty() && classes.contains(&&*rule.class) {
+        if !rule.justify.is_empty() && classes.contains(&rule.class) {
             collect_leaves(value, &rule.class, out);
         }
         return;
