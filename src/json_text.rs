@@ -1,5 +1,5 @@
 //! JSON text written by hand on the hot paths (judged responses, ledger
-//! entries), byte for byte what `serde_json` writes for the same values.
+//! entries, request log lines), byte for byte what `serde_json` writes.
 //!
 //! `serde_json` checks every byte of every string against an escape table and
 //! goes through the `Serializer` machinery for every member; a judged response
@@ -16,6 +16,19 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
+    }
+}
+
+/// [`push_str`] for text being built as a `String` (log lines).
+pub fn push_string(out: &mut String, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Serialising a `str` cannot fail; an empty string keeps the text valid JSON.
+        out.push_str(serde_json::to_string(s).as_deref().unwrap_or("\"\""));
+    } else {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
@@ -52,6 +65,9 @@ mod tests {
     fn ours(s: &str) -> Vec<u8> {
         let mut out = b"x".to_vec();
         push_str(&mut out, s);
+        let mut text = String::from("x");
+        push_string(&mut text, s);
+        assert_eq!(text.as_bytes(), out, "the two writers agree on {s:?}");
         out
     }
 

@@ -57,8 +57,7 @@ pub use config::LedgerConfig;
 pub use entry::{Entry, EntryKind, FieldDisclosure};
 pub use faults::Faults;
 pub use key::{
-    generate_key_file, normalize, Fingerprint, HexFingerprint, KeyError, LedgerKey,
-    MalformedFingerprint,
+    generate_key_file, normalize, Fingerprint, KeyError, LedgerKey, MalformedFingerprint,
 };
 pub use manifest::{Manifest, MANIFEST_FILE};
 pub use read::ReadError;

@@ -118,9 +118,8 @@ impl FieldDisclosure {
         push_str(out, &self.customer);
         member(out, "path", &self.path);
         member(out, "class", &self.class);
-        out.extend_from_slice(b",\"fingerprint\":\"");
-        out.extend_from_slice(self.fingerprint.to_hex().as_bytes());
-        out.extend_from_slice(b"\"}");
+        member(out, "fingerprint", self.fingerprint.hex(&mut [0u8; 64]));
+        out.push(b'}');
     }
 }
 

@@ -165,33 +165,14 @@ fn normalized_char(c: char, mut emit: impl FnMut(char)) {
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
-    /// The hex spelling, on the stack.
-    pub fn to_hex(&self) -> HexFingerprint {
-        let mut buf = [0u8; 64];
-        self.hex(&mut buf);
-        HexFingerprint(buf)
-    }
-
-    /// The hex spelling, encoded into `buf`.
-    fn hex<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (pair, byte) in buf.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0xf)];
+    /// The lowercase hex spelling, encoded into `buf` (no allocation).
+    pub fn hex<'b>(&self, buf: &'b mut [u8; 64]) -> &'b str {
+        // 32 bytes always fit 64 digits, and hex digits are ASCII: neither
+        // fallback can happen.
+        match hex::encode_to_slice(self.0, buf) {
+            Ok(()) => std::str::from_utf8(buf).unwrap_or_default(),
+            Err(_) => "",
         }
-        // Only ASCII hex digits were written.
-        std::str::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-/// A fingerprint's 64 hex digits.
-#[derive(Clone, Copy)]
-pub struct HexFingerprint([u8; 64]);
-
-impl HexFingerprint {
-    /// The digits as bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
     }
 }
 

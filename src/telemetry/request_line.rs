@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use chrono::{SecondsFormat, Utc};
 
 use super::RequestLog;
+use crate::json_text;
 
 /// The target the line is logged under, as `tracing` would name it.
 pub(super) const TARGET: &str = "keyhole::telemetry";
@@ -108,7 +109,7 @@ pub(super) fn render(
                 out.push_str(name);
                 out.push_str("\":");
                 match value {
-                    Field::Shown(s) | Field::Text(s) => push_json_str(out, s),
+                    Field::Shown(s) | Field::Text(s) => json_text::push_string(out, s),
                     Field::Number(n) => push_number(out, *n),
                 }
             }
@@ -140,14 +141,6 @@ fn push_debug_str(out: &mut String, s: &str) {
         out.push('"');
     } else {
         let _ = write!(out, "{s:?}");
-    }
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        // Serialising a &str cannot fail; an empty string keeps the line valid JSON.
-        Err(_) => out.push_str("\"\""),
     }
 }
 
