@@ -128,23 +128,13 @@ async fn fake_upstream() -> (TestEnv, Scripted, Slot) {
     (env, scripted, slot)
 }
 
-fn record_of(customer: &keyhole::demo::data::Customer) -> Value {
-    serde_json::from_str(&hostile::record_json(customer)).expect("json")
-}
-
 #[tokio::test]
 async fn foreign_records_nested_in_a_ticketed_record_are_not_revealed() {
     let (env, _up, slot) = fake_upstream().await;
     let own = env.hardware_customer().clone();
-    let other = env
-        .data
-        .customers
-        .iter()
-        .find(|c| c.id != own.id)
-        .expect("other")
-        .clone();
-    let mut record = record_of(&own);
-    let foreign = record_of(&other);
+    let other = env.customer_other_than(&own.id).clone();
+    let mut record = hostile::record_value(&own);
+    let foreign = hostile::record_value(&other);
     record["household"] = json!([foreign.clone()]);
     record["devices"][0]["owner"] = foreign.clone();
     record["address"]["previous"] = foreign["address"].clone();
@@ -177,14 +167,8 @@ async fn foreign_records_nested_in_a_ticketed_record_are_not_revealed() {
 async fn a_record_that_disagrees_with_the_path_reveals_nothing() {
     let (env, _up, slot) = fake_upstream().await;
     let own = env.hardware_customer().clone();
-    let other = env
-        .data
-        .customers
-        .iter()
-        .find(|c| c.id != own.id)
-        .expect("other")
-        .clone();
-    let mut record = record_of(&other);
+    let other = env.customer_other_than(&own.id).clone();
+    let mut record = hostile::record_value(&other);
     let variants = [
         ("the other customer's id", json!(other.id)),
         ("the id in lower case", json!(own.id.to_lowercase())),
@@ -206,14 +190,8 @@ async fn a_record_that_disagrees_with_the_path_reveals_nothing() {
 async fn a_record_without_the_id_the_route_checks_reveals_nothing() {
     let (env, _up, slot) = fake_upstream().await;
     let own = env.hardware_customer().clone();
-    let other = env
-        .data
-        .customers
-        .iter()
-        .find(|c| c.id != own.id)
-        .expect("other")
-        .clone();
-    let mut record = record_of(&other);
+    let other = env.customer_other_than(&own.id).clone();
+    let mut record = hostile::record_value(&other);
     let variants = [
         ("no id", None),
         ("the id as a list", Some(json!([own.id]))),
@@ -239,14 +217,7 @@ async fn ids_in_query_body_and_ticket_headers_do_not_change_whose_record_it_is()
     let oracle = Oracle::new(&env.data);
     let grant = grant(&env);
     let own = env.hardware_customer().id.clone();
-    let other = env
-        .data
-        .customers
-        .iter()
-        .find(|c| c.id != own)
-        .expect("other")
-        .id
-        .clone();
+    let other = env.customer_other_than(&own).id.clone();
     let headers = alice_on_ticket(&env);
     let client = env.h1();
     let query = format!(

@@ -12,7 +12,7 @@ mod support;
 
 use hostile::Step;
 use hostile_upstream::{answer, chunked, Fixture, JSON};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::upstream::raw;
 
 #[tokio::test]
@@ -194,9 +194,7 @@ async fn another_customers_tag_quoted_in_a_ticketed_record_stays_hidden() {
 async fn numbers_and_keys_in_passed_values_are_scanned_too() {
     let f = Fixture::start().await;
     let other = &f.other;
-    let own_json = hostile::record_json(&f.own);
-    let own_inner = own_json.trim_start_matches('{').trim_end_matches('}');
-    let mut record: Value = serde_json::from_str(&format!("{{{own_inner}}}")).expect("json");
+    let mut record = hostile::record_value(&f.own);
     let code: u64 = other.devices[0]
         .express_service_code
         .parse()
@@ -216,7 +214,7 @@ async fn unlisted_names_and_text_beside_tokens_show_nothing() {
     let f = Fixture::start().await;
     let other = &f.other;
     // A member no rule names, holding an array: emptying it would still show its name.
-    let mut record: Value = serde_json::from_str(&hostile::record_json(&f.own)).expect("json");
+    let mut record = hostile::record_value(&f.own);
     record[format!("call back on {}", other.phone)] = json!([{ "x": 1 }]);
     let reply = f
         .ask(answer(raw(200, &[JSON], record.to_string().as_bytes())))
@@ -226,7 +224,7 @@ async fn unlisted_names_and_text_beside_tokens_show_nothing() {
         .assert_clean(&reply.all_bytes(), Some(&f.grant()), "unlisted array name");
     // A tag-shaped stretch becomes a token first; the email pattern then runs
     // from the token into the clear address beside it.
-    let mut record: Value = serde_json::from_str(&hostile::record_json(&f.own)).expect("json");
+    let mut record = hostile::record_value(&f.own);
     record["name"] = json!(format!("CUS-ab12cd3.{}", other.email));
     let reply = f
         .ask_unticketed(answer(raw(200, &[JSON], record.to_string().as_bytes())))
@@ -262,7 +260,7 @@ async fn a_lower_case_tag_in_free_text_is_caught() {
 #[tokio::test]
 async fn extra_bytes_after_an_answer_never_become_the_next_answer() {
     let f = Fixture::start().await;
-    let mut poison: Value = serde_json::from_str(&hostile::record_json(&f.other)).expect("json");
+    let mut poison = hostile::record_value(&f.other);
     poison["id"] = json!(f.own.id);
     poison["name"] = json!("POISONED");
     let poisoned = hostile::keep_alive(200, "application/json", poison.to_string().as_bytes());

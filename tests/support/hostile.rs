@@ -433,3 +433,8 @@ pub fn keep_alive(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
 pub fn record_json(customer: &Customer) -> String {
     serde_json::to_string(customer).expect("json")
 }
+
+/// The same record as a JSON value, to edit before an upstream serves it.
+pub fn record_value(customer: &Customer) -> serde_json::Value {
+    serde_json::from_str(&record_json(customer)).expect("json")
+}

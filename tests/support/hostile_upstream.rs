@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use crate::hostile::{self, Grant, Oracle, Scripted, Step};
 use crate::support::{bearer, Behaviour, Reply, TestEnv};
 use keyhole::demo::data::Customer;
-use serde_json::Value;
 
 /// Scripts handed out one per upstream connection, in order.
 pub type Queue = Arc<Mutex<VecDeque<Vec<Step>>>>;
@@ -42,13 +41,7 @@ impl Fixture {
         })
         .await;
         let own = env.hardware_customer().clone();
-        let other = env
-            .data
-            .customers
-            .iter()
-            .find(|c| c.id != own.id)
-            .expect("other")
-            .clone();
+        let other = env.customer_other_than(&own.id).clone();
         let oracle = Oracle::new(&env.data);
         Fixture {
             env,
@@ -87,9 +80,8 @@ impl Fixture {
 
     /// The ticketed customer's record with another customer's data mixed in.
     pub fn tainted_record(&self) -> Vec<u8> {
-        let mut record: Value =
-            serde_json::from_str(&hostile::record_json(&self.own)).expect("json");
-        record["other"] = serde_json::from_str(&hostile::record_json(&self.other)).expect("json");
+        let mut record = hostile::record_value(&self.own);
+        record["other"] = hostile::record_value(&self.other);
         record.to_string().into_bytes()
     }
 

@@ -154,6 +154,15 @@ impl TestEnv {
         self.ticket_customer("T-1001")
     }
 
+    /// A customer of the data set other than the one with `id`.
+    pub fn customer_other_than(&self, id: &str) -> &keyhole::demo::data::Customer {
+        self.data
+            .customers
+            .iter()
+            .find(|c| c.id != id)
+            .expect("another customer")
+    }
+
     /// The customer a demo ticket is about.
     pub fn ticket_customer(&self, ticket: &str) -> &keyhole::demo::data::Customer {
         let tickets: serde_json::Value =
