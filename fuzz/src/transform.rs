@@ -87,7 +87,8 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// A token vault with a fresh key in a scratch directory (the fuzz process's own).
+/// A token vault with a fresh key, made in a scratch directory (the fuzz
+/// process's own) that is removed once the key is loaded.
 pub fn scratch_vault() -> TokenVault {
     let dir = std::env::temp_dir().join(format!("keyhole-fuzz-{}", std::process::id()));
     let key = dir.join("k1.key");
@@ -103,7 +104,10 @@ pub fn scratch_vault() -> TokenVault {
         Ok(cfg) => cfg,
         Err(e) => panic!("fuzz setup: tokens config: {e}"),
     };
-    match TokenVault::load(&cfg) {
+    let vault = TokenVault::load(&cfg);
+    // The vault holds its key once loaded; the scratch files would only pile up.
+    let _ = std::fs::remove_dir_all(&dir);
+    match vault {
         Ok(vault) => vault,
         Err(e) => panic!("fuzz setup: token vault: {e}"),
     }
