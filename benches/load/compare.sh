@@ -170,7 +170,8 @@ install_presidio() {
 # Creates the demo's files (keys, certificates, data set, tickets, config, tokens in demo.json).
 prepare_demo() {
     mkdir -p "$DEMO"
-    rm -f "$DEMO/demo.json"
+    # An earlier run's ledger is of no use here and grows by about a gigabyte per run.
+    rm -rf "$DEMO/demo.json" "$DEMO/ledger"
     KH_PORT=$(free_port_pair)
     start demo-prepare "$KH" demo --dir "$DEMO" --port "$KH_PORT"
     local pid=$LAST_PID
