@@ -132,13 +132,16 @@ async fn webhook(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> 
     };
     match gw.tickets.webhook(&parts.headers, &body) {
         Ok(_) => {
-            gw.metrics
-                .add("keyhole_webhook_total{result=\"accepted\"}".into(), 1);
+            gw.metrics.add(
+                format_args!("keyhole_webhook_total{{result=\"accepted\"}}"),
+                1,
+            );
             json(StatusCode::OK, serde_json::json!({"status": "accepted"}))
         }
         Err(refused) => {
+            let code = refused.code();
             gw.metrics.add(
-                format!("keyhole_webhook_total{{result=\"{}\"}}", refused.code()),
+                format_args!("keyhole_webhook_total{{result=\"{code}\"}}"),
                 1,
             );
             tracing::warn!(code = refused.code(), "ticket webhook refused");

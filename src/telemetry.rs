@@ -115,6 +115,37 @@ fn write_request_line(log: &RequestLog, status: StatusCode, elapsed: Duration) {
     log_buffer::LogBuffer::global().append(line.as_bytes());
 }
 
+/// The counters under their lock, with a buffer to spell names into: a
+/// counter's name is allocated only the first time it is seen, since every
+/// request bumps a few.
+struct Counters<'a> {
+    /// The locked counters.
+    map: &'a mut BTreeMap<String, u64>,
+    /// The name being looked up.
+    name: String,
+}
+
+impl<'a> Counters<'a> {
+    fn new(map: &'a mut BTreeMap<String, u64>) -> Self {
+        Counters {
+            map,
+            name: String::with_capacity(64),
+        }
+    }
+
+    /// Adds `n` to the counter `name{labels}`.
+    fn bump(&mut self, name: std::fmt::Arguments<'_>, n: u64) {
+        self.name.clear();
+        let _ = self.name.write_fmt(name);
+        match self.map.get_mut(self.name.as_str()) {
+            Some(v) => *v += n,
+            None => {
+                self.map.insert(self.name.clone(), n);
+            }
+        }
+    }
+}
+
 /// Latency histogram bucket bounds, seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -131,47 +162,36 @@ pub struct Metrics {
 
 impl Metrics {
     /// Adds `n` to a counter (`name{labels}`).
-    pub fn add(&self, key: String, n: u64) {
+    pub fn add(&self, name: std::fmt::Arguments<'_>, n: u64) {
         if let Ok(mut c) = self.counters.lock() {
-            *c.entry(key).or_default() += n;
+            Counters::new(&mut c).bump(name, n);
         }
     }
 
     /// The logging phase: one log line and the counters, for every request.
     pub fn logging(&self, log: &RequestLog, status: StatusCode, elapsed: Duration) {
         write_request_line(log, status, elapsed);
-        // One lock per request; a counter's name is spelled into a reused buffer
-        // and allocated only the first time it is seen.
+        // One lock per request for all of its counters.
         if let Ok(mut c) = self.counters.lock() {
-            let mut key = String::with_capacity(64);
-            let mut bump = |name: std::fmt::Arguments<'_>, n: u64| {
-                key.clear();
-                let _ = key.write_fmt(name);
-                match c.get_mut(key.as_str()) {
-                    Some(v) => *v += n,
-                    None => {
-                        c.insert(key.clone(), n);
-                    }
-                }
-            };
+            let mut c = Counters::new(&mut c);
             let code = status.as_u16();
-            bump(
+            c.bump(
                 format_args!("keyhole_requests_total{{status=\"{code}\"}}"),
                 1,
             );
             if log.counts.disclosed > 0 {
                 let n = u64::from(log.counts.disclosed);
-                bump(format_args!("keyhole_disclosed_values_total"), n);
+                c.bump(format_args!("keyhole_disclosed_values_total"), n);
             }
             if log.disclosure.is_some() {
-                bump(format_args!("keyhole_disclosures_total"), 1);
+                c.bump(format_args!("keyhole_disclosures_total"), 1);
             }
             for (class, n) in &log.disclosed_classes {
                 let name = format_args!("keyhole_disclosures_by_class_total{{class=\"{class}\"}}");
-                bump(name, u64::from(*n));
+                c.bump(name, u64::from(*n));
             }
             if let Some(d) = &log.denial {
-                bump(format_args!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);
+                c.bump(format_args!("keyhole_denials_total{{reason=\"{d}\"}}"), 1);
             }
         }
         self.observe(elapsed);
