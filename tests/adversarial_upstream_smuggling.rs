@@ -145,52 +145,29 @@ async fn tricky_json_cannot_smuggle_a_field_past_its_rule() {
         ("record as a string", json!(own_json).to_string()),
     ];
     for (case, body) in &bodies {
-        let reply = f.ask(answer(raw(200, &[JSON], body.as_bytes()))).await;
-        assert_eq!(
-            reply.status,
-            200,
-            "{case}: {}",
-            String::from_utf8_lossy(&reply.body)
-        );
-        f.oracle
-            .assert_clean(&reply.all_bytes(), Some(&f.grant()), case);
-        let reply = f
-            .ask_unticketed(answer(raw(200, &[JSON], body.as_bytes())))
-            .await;
-        assert_eq!(reply.status, 200, "{case}");
-        f.oracle.assert_clean(&reply.all_bytes(), None, case);
+        f.judged(body.as_bytes(), case).await;
+        f.judged_unticketed(body.as_bytes(), case).await;
     }
     // Free text quoting tags is concealed for an agent without a ticket.
     let body = format!(
         r#"{{{own_inner},"name":"about {tag} and {}"}}"#,
         f.own.devices[0].service_tag
     );
-    let reply = f
-        .ask_unticketed(answer(raw(200, &[JSON], body.as_bytes())))
+    f.judged_unticketed(body.as_bytes(), "tags in free text")
         .await;
-    f.oracle
-        .assert_clean(&reply.all_bytes(), None, "tags in free text");
 }
 
 #[tokio::test]
-
 async fn another_customers_tag_quoted_in_a_ticketed_record_stays_hidden() {
     let f = Fixture::start().await;
     let own_json = hostile::record_json(&f.own);
     let own_inner = own_json.trim_start_matches('{').trim_end_matches('}');
     let tag = &f.other.devices[0].service_tag;
     let body = format!(r#"{{{own_inner},"name":"swapped with {tag}"}}"#);
-    let reply = f.ask(answer(raw(200, &[JSON], body.as_bytes()))).await;
-    assert_eq!(reply.status, 200);
-    f.oracle.assert_clean(
-        &reply.all_bytes(),
-        Some(&f.grant()),
-        "foreign tag in free text",
-    );
+    f.judged(body.as_bytes(), "foreign tag in free text").await;
 }
 
 #[tokio::test]
-
 async fn numbers_and_keys_in_passed_values_are_scanned_too() {
     let f = Fixture::start().await;
     let other = &f.other;
@@ -201,12 +178,8 @@ async fn numbers_and_keys_in_passed_values_are_scanned_too() {
         .expect("digits");
     record["service_history"][0]["case_id"] = json!(code);
     record["address"]["city"] = json!({ other.phone.clone(): "x", other.email.clone(): 1 });
-    let reply = f
-        .ask(answer(raw(200, &[JSON], record.to_string().as_bytes())))
+    f.judged(record.to_string().as_bytes(), "numbers and keys")
         .await;
-    assert_eq!(reply.status, 200);
-    f.oracle
-        .assert_clean(&reply.all_bytes(), Some(&f.grant()), "numbers and keys");
 }
 
 #[tokio::test]
@@ -216,20 +189,15 @@ async fn unlisted_names_and_text_beside_tokens_show_nothing() {
     // A member no rule names, holding an array: emptying it would still show its name.
     let mut record = hostile::record_value(&f.own);
     record[format!("call back on {}", other.phone)] = json!([{ "x": 1 }]);
-    let reply = f
-        .ask(answer(raw(200, &[JSON], record.to_string().as_bytes())))
+    f.judged(record.to_string().as_bytes(), "unlisted array name")
         .await;
-    assert_eq!(reply.status, 200);
-    f.oracle
-        .assert_clean(&reply.all_bytes(), Some(&f.grant()), "unlisted array name");
     // A tag-shaped stretch becomes a token first; the email pattern then runs
     // from the token into the clear address beside it.
     let mut record = hostile::record_value(&f.own);
     record["name"] = json!(format!("CUS-ab12cd3.{}", other.email));
     let reply = f
-        .ask_unticketed(answer(raw(200, &[JSON], record.to_string().as_bytes())))
+        .judged_unticketed(record.to_string().as_bytes(), "text beside a token")
         .await;
-    assert_eq!(reply.status, 200);
     let name = reply.json()["name"]
         .as_str()
         .unwrap_or_default()
@@ -238,23 +206,16 @@ async fn unlisted_names_and_text_beside_tokens_show_nothing() {
         name.starts_with("CUS-tok_"),
         "the tag-shaped stretch was tokenized: {name}"
     );
-    f.oracle
-        .assert_clean(&reply.all_bytes(), None, "text beside a token");
 }
 
 #[tokio::test]
-
 async fn a_lower_case_tag_in_free_text_is_caught() {
     let f = Fixture::start().await;
     let own_json = hostile::record_json(&f.own);
     let own_inner = own_json.trim_start_matches('{').trim_end_matches('}');
     let tag = f.other.devices[0].service_tag.to_lowercase();
     let body = format!(r#"{{{own_inner},"name":"tag {tag}"}}"#);
-    let reply = f
-        .ask_unticketed(answer(raw(200, &[JSON], body.as_bytes())))
-        .await;
-    f.oracle
-        .assert_clean(&reply.all_bytes(), None, "lower-case tag");
+    f.judged_unticketed(body.as_bytes(), "lower-case tag").await;
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use crate::hostile::{self, Grant, Oracle, Scripted, Step};
+use crate::support::upstream::raw;
 use crate::support::{bearer, Behaviour, Reply, TestEnv};
 use keyhole::demo::data::Customer;
 
@@ -72,6 +73,33 @@ impl Fixture {
         self.queue.lock().expect("lock").push_back(script);
         let url = format!("{}/customers/{}", self.env.base(), self.own.id);
         self.env.h1().get(&url, headers).await
+    }
+
+    /// Alice, under her ticket, asks while the upstream answers 200 with the
+    /// JSON `body`: the answer is judged and passed on, and shows nothing her
+    /// ticket does not justify.
+    pub async fn judged(&self, body: &[u8], case: &str) -> Reply {
+        let reply = self.ask(answer(raw(200, &[JSON], body))).await;
+        self.judged_clean(&reply, Some(&self.grant()), case);
+        reply
+    }
+
+    /// [`Fixture::judged`] for bob, who holds no ticket: nothing sensitive of
+    /// anyone may show.
+    pub async fn judged_unticketed(&self, body: &[u8], case: &str) -> Reply {
+        let reply = self.ask_unticketed(answer(raw(200, &[JSON], body))).await;
+        self.judged_clean(&reply, None, case);
+        reply
+    }
+
+    fn judged_clean(&self, reply: &Reply, grant: Option<&Grant>, case: &str) {
+        assert_eq!(
+            reply.status,
+            200,
+            "{case}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        self.oracle.assert_clean(&reply.all_bytes(), grant, case);
     }
 
     pub fn grant(&self) -> Grant {
