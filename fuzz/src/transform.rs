@@ -87,9 +87,15 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// A token vault with a fresh key, made in a scratch directory (the fuzz
-/// process's own) that is removed once the key is loaded.
+/// The process's token vault: one fresh key, made in a scratch directory (the
+/// fuzz process's own) that is removed once the key is loaded. Every target
+/// in the process shares it, so none removes the key file under another.
 pub fn scratch_vault() -> TokenVault {
+    static VAULT: OnceLock<TokenVault> = OnceLock::new();
+    VAULT.get_or_init(make_scratch_vault).clone()
+}
+
+fn make_scratch_vault() -> TokenVault {
     let dir = std::env::temp_dir().join(format!("keyhole-fuzz-{}", std::process::id()));
     let key = dir.join("k1.key");
     let _ = std::fs::create_dir_all(&dir);
@@ -268,9 +274,10 @@ fn forbidden(category: Option<&str>) -> Vec<(bool, String)> {
     out
 }
 
-/// Word-bounded as the detectors' `\b` is: no letter, digit or `_` on either side.
+/// Bounded as the example detectors see words: no ASCII letter or digit on
+/// either side (their `\b` is ASCII, and underscores are also read as spaces).
 fn bounded_occurrence(text: &str, value: &str) -> bool {
-    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let word = |c: char| c.is_ascii_alphanumeric();
     text.match_indices(value).any(|(at, _)| {
         let before = text[..at].chars().next_back().is_none_or(|c| !word(c));
         let after = text[at + value.len()..]

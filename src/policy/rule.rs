@@ -26,6 +26,15 @@ pub enum Action {
     Drop,
 }
 
+impl Action {
+    /// Whether the action works on one value: masking and tokenizing a list or
+    /// an object can only redact it, and a rule written for one value never
+    /// discloses whatever else an upstream puts in its place.
+    pub fn expects_scalar(&self) -> bool {
+        matches!(self, Action::Mask { .. } | Action::Tokenize)
+    }
+}
+
 /// How far `generalize` coarsens a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -51,6 +51,11 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Whether this is one value rather than a list or an object.
+    pub fn is_scalar(&self) -> bool {
+        !matches!(self, Node::Array(_) | Node::Object(_))
+    }
+
     /// Nesting depth, counted as `json_depth` counts brackets.
     pub fn depth(&self) -> usize {
         match self {

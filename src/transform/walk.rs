@@ -188,7 +188,8 @@ impl<'a> Walker<'a> {
             self.scan(value, rec);
             return true;
         }
-        if !rule.justify.is_empty() && self.justified(&rule.justify, rec) {
+        let fits = !rule.action.expects_scalar() || value.is_scalar();
+        if fits && !rule.justify.is_empty() && self.justified(&rule.justify, rec) {
             self.disclose(value, &rule.class, rec);
             self.scanning_disclosed = true;
             self.scan(value, rec);

@@ -3,10 +3,13 @@
 //! values; otherwise the detector's action conceals it.
 
 use std::borrow::Cow;
+use std::ops::Range;
+
+use regex::Regex;
 
 use super::record::RecordState;
 use super::Walker;
-use crate::policy::{Detector, Unlisted};
+use crate::policy::{Detector, Detectors, Unlisted, REDACTED};
 use crate::transform::doc::Node;
 
 /// What holds for every stretch of text between tokens in one value.
@@ -45,7 +48,7 @@ impl<'a> Walker<'a> {
     /// Whether a detector matches a member's name. A name cannot be masked in
     /// place, so such a member goes (and is counted as dropped).
     fn name_matches(&mut self, key: &str) -> bool {
-        let matches = self.route.detectors.any_match(key);
+        let matches = any_reading_matches(&self.route.detectors, key);
         if matches {
             self.out.counts.dropped += 1;
         }
@@ -59,94 +62,212 @@ impl<'a> Walker<'a> {
         self.route.unlisted == Unlisted::Pass && self.name_matches(key)
     }
 
+    /// The detectors over one string: `None` when nothing in it is concealed.
+    ///
+    /// Concealing a match changes what its neighbours look like: a code glued
+    /// to an email (`…@x.org6166701043`) is a word of its own once the email
+    /// is masked (`…****6166701043`), for a detector that already ran. So the
+    /// detectors run again over what is still unsettled until a pass conceals
+    /// nothing; each concealing pass settles more of the text, so it ends.
     fn scan_text(&mut self, text: &str, rec: &mut RecordState<'_>) -> Option<String> {
         let detectors = &self.route.detectors;
-        if !detectors.any_match(text) {
+        if !any_reading_matches(detectors, text) {
             return None;
         }
-        let mut current: Option<String> = None;
-        for index in detectors.matching(text).iter() {
-            let detector = &detectors[index];
-            let input = current.as_deref().unwrap_or(text);
-            // An earlier detector may have replaced what this one matched.
-            if current.is_some() && !detector.pattern.is_match(input) {
-                continue;
+        let mut draft = Draft {
+            text: text.to_owned(),
+            settled: self.authentic_tokens(text),
+        };
+        let mut concealed = false;
+        for _ in 0..MAX_PASSES {
+            let mut pass_concealed = false;
+            for index in matching_detectors(detectors, &draft.text) {
+                let (next, did_conceal) = self.apply_detector(&detectors[index], &draft, rec);
+                draft = next;
+                pass_concealed |= did_conceal;
             }
-            current = Some(self.apply_detector(detector, input, rec));
+            if !pass_concealed {
+                return concealed.then_some(draft.text);
+            }
+            concealed = true;
         }
-        current
+        // Still finding more to conceal: show none of it.
+        Some(REDACTED.to_owned())
     }
 
+    /// Tokens this gateway issued that are in the text already: kept as they
+    /// are. An upstream could write token-shaped text with a value glued on
+    /// (`tok_k1_AAAA…-<tag>`, a body runs on through `-` and letters) to hide
+    /// the value, so text that does not open as a token is scanned like any.
+    fn authentic_tokens(&self, text: &str) -> Vec<Range<usize>> {
+        if !text.contains(crate::token::TOKEN_PREFIX) {
+            return Vec::new();
+        }
+        let vault = &self.judge.vault;
+        crate::token::find_tokens(text)
+            .filter(|r| vault.is_authentic(&text[r.clone()]))
+            .collect()
+    }
+
+    /// One detector over the unsettled stretches of `draft`: the new draft,
+    /// and whether anything was concealed.
     fn apply_detector(
         &mut self,
         detector: &'a Detector,
-        input: &str,
+        draft: &Draft,
         rec: &mut RecordState<'_>,
-    ) -> String {
+    ) -> (Draft, bool) {
         let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
-        // Tokens already in the text (issued by an earlier detector) are kept as
-        // they are, and the detector runs on the text between them: a pattern could
-        // match a stretch of a token's alphabet, and a match that ran into a token
-        // must not take the clear text beside it along with it (an email pattern
-        // would otherwise swallow `tok_…x` and leave `@example.com`'s owner shown).
-        let mut out = String::with_capacity(input.len());
-        let mut last = 0;
-        let tokens: Vec<std::ops::Range<usize>> = if input.contains(crate::token::TOKEN_PREFIX) {
-            crate::token::find_tokens(input).collect()
-        } else {
-            Vec::new()
+        let mut next = Draft {
+            text: String::with_capacity(draft.text.len()),
+            settled: Vec::with_capacity(draft.settled.len() + 1),
         };
         let segment = Segment {
             justified,
-            whole_input: tokens.is_empty(),
+            whole_input: draft.settled.is_empty(),
         };
-        for token in tokens {
-            self.detect_in(detector, segment, &input[last..token.start], rec, &mut out);
-            out.push_str(&input[token.clone()]);
-            last = token.end;
+        let mut concealed = false;
+        let mut last = 0;
+        for span in &draft.settled {
+            let text = &draft.text[last..span.start];
+            concealed |= self.detect_in(detector, segment, text, rec, &mut next);
+            next.keep(&draft.text[span.clone()]);
+            last = span.end;
         }
-        self.detect_in(detector, segment, &input[last..], rec, &mut out);
-        out
+        concealed |= self.detect_in(detector, segment, &draft.text[last..], rec, &mut next);
+        (next, concealed)
     }
 
-    /// Appends `text` to `out` with the detector's matches revealed or concealed.
+    /// Appends `text` to `next` with the detector's matches revealed or
+    /// concealed (and settled either way); whether anything was concealed.
     fn detect_in(
         &mut self,
         detector: &'a Detector,
         segment: Segment,
         text: &str,
         rec: &mut RecordState<'_>,
-        out: &mut String,
-    ) {
+        next: &mut Draft,
+    ) -> bool {
+        let mut concealed = false;
         let mut last = 0;
-        for m in detector.pattern.find_iter(text) {
-            out.push_str(&text[last..m.start()]);
-            last = m.end();
-            let reveal = segment.justified && rec.owns(&detector.class, m.as_str());
-            let whole = segment.whole_input && m.start() == 0 && m.end() == text.len();
+        for span in match_spans(&detector.pattern, text) {
+            next.text.push_str(&text[last..span.start]);
+            last = span.end;
+            let found = &text[span.clone()];
+            let reveal = segment.justified && rec.owns(&detector.class, found);
+            let whole = segment.whole_input && span.start == 0 && span.end == text.len();
             if reveal && whole && self.scanning_disclosed {
-                out.push_str(m.as_str());
+                next.keep(found);
                 continue;
             }
             if reveal {
                 let mark = self.path.len();
                 self.path.push('#');
                 self.path.push_str(&detector.name);
-                self.disclose(
-                    &Node::String(Cow::Borrowed(m.as_str())),
-                    &detector.class,
-                    rec,
-                );
+                self.disclose(&Node::String(Cow::Borrowed(found)), &detector.class, rec);
                 self.path.truncate(mark);
-                out.push_str(m.as_str());
+                next.keep(found);
                 continue;
             }
-            let mut v = Node::String(Cow::Borrowed(m.as_str()));
+            let mut v = Node::String(Cow::Borrowed(found));
             self.conceal(&mut v, &detector.action, &detector.class, detector.scope);
             if let Node::String(s) = v {
-                out.push_str(&s);
+                next.keep(&s);
             }
+            concealed = true;
         }
-        out.push_str(&text[last..]);
+        next.text.push_str(&text[last..]);
+        concealed
+    }
+}
+
+/// Detector passes over one string before it is redacted whole. Each pass
+/// that conceals settles more of the text, and one value unmasked by another's
+/// concealment takes one more pass: real text needs two or three.
+const MAX_PASSES: usize = 8;
+
+/// A string part way through the detectors.
+struct Draft {
+    /// The text so far.
+    text: String,
+    /// Stretches later passes leave alone, in order: matches already revealed
+    /// or concealed, and the gateway's own tokens.
+    settled: Vec<Range<usize>>,
+}
+
+impl Draft {
+    /// Appends `text` as settled.
+    fn keep(&mut self, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.settled.push(start..self.text.len());
+    }
+}
+
+/// The detectors that match either reading of `text`, in policy order.
+fn matching_detectors(detectors: &Detectors, text: &str) -> Vec<usize> {
+    let mut matching: Vec<usize> = detectors.matching(text).iter().collect();
+    if let Some(spaced) = underscores_as_spaces(text) {
+        matching.extend(detectors.matching(&spaced).iter());
+        matching.sort_unstable();
+        matching.dedup();
+    }
+    matching
+}
+
+// Detectors read text two ways. Patterns bound values by `\b`, for which an
+// underscore is part of a word, yet file names and identifiers use it as a
+// separator (`invoice_<tag>.pdf`). So text holding underscores is also read
+// with them as spaces, and what either reading matches is concealed. The two
+// readings have the same length, so their byte offsets agree.
+
+/// `text` with every `_` read as a space, when it has any.
+fn underscores_as_spaces(text: &str) -> Option<String> {
+    text.contains('_').then(|| text.replace('_', " "))
+}
+
+/// Whether any detector matches either reading of `text`.
+fn any_reading_matches(detectors: &Detectors, text: &str) -> bool {
+    detectors.any_match(text)
+        || underscores_as_spaces(text).is_some_and(|spaced| detectors.any_match(&spaced))
+}
+
+/// Where `pattern` matches either reading of `text`, in order, with
+/// overlapping matches merged into one span.
+fn match_spans(pattern: &Regex, text: &str) -> Vec<Range<usize>> {
+    let mut spans: Vec<Range<usize>> = pattern.find_iter(text).map(|m| m.range()).collect();
+    let Some(spaced) = underscores_as_spaces(text) else {
+        return spans;
+    };
+    spans.extend(pattern.find_iter(&spaced).map(|m| m.range()));
+    spans.sort_unstable_by_key(|span| (span.start, span.end));
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if span.start < last.end => last.end = last.end.max(span.end),
+            _ => merged.push(span),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_readings_are_matched_and_overlaps_merged() {
+        let tag = Regex::new(r"\b[A-Z0-9]{7}\b").unwrap();
+        assert_eq!(match_spans(&tag, "a H1TKYQA b"), vec![2..9]);
+        assert_eq!(match_spans(&tag, "invoice_H1TKYQA.pdf"), vec![8..15]);
+        assert_eq!(
+            match_spans(&tag, "H1TKYQA_X2TKYQB"),
+            vec![0..7, 8..15],
+            "two tags, one underscore apart"
+        );
+        // The spaced reading finds `doe@…` inside the whole address: one span.
+        let email = Regex::new(r"[A-Za-z0-9._%+-]+@[a-z.]+\.[a-z]{2,}").unwrap();
+        assert_eq!(match_spans(&email, "mail john_doe@x.com now"), vec![5..19]);
+        assert!(match_spans(&tag, "no_tags_here").is_empty());
     }
 }

@@ -106,7 +106,10 @@ fn collect_own<'d>(
     out: &mut Vec<(Arc<str>, Cow<'d, str>)>,
 ) {
     if let Some(rule) = &node.rule {
-        if !rule.justify.is_empty() && classes.contains(&rule.class) {
+        // A list or an object where one value belongs is never disclosed
+        // (`Action::expects_scalar`), so nothing in it is the record's own.
+        let fits = !rule.action.expects_scalar() || value.is_scalar();
+        if fits && !rule.justify.is_empty() && classes.contains(&rule.class) {
             collect_leaves(value, &rule.class, out);
         }
         return;
