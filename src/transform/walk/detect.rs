@@ -75,19 +75,22 @@ impl<'a> Walker<'a> {
             return None;
         }
         let mut draft = Draft {
-            text: text.to_owned(),
+            text: Cow::Borrowed(text),
             settled: self.authentic_tokens(text),
         };
         let mut concealed = false;
         for _ in 0..MAX_PASSES {
             let mut pass_concealed = false;
-            for index in matching_detectors(detectors, &draft.text) {
-                let (next, did_conceal) = self.apply_detector(&detectors[index], &draft, rec);
-                draft = next;
-                pass_concealed |= did_conceal;
+            let matching = MatchingDetectors::of(detectors, &draft.text);
+            for (index, detector) in detectors.iter().enumerate() {
+                if matching.matched(index) {
+                    let (next, did_conceal) = self.apply_detector(detector, &draft, rec);
+                    draft = next;
+                    pass_concealed |= did_conceal;
+                }
             }
             if !pass_concealed {
-                return concealed.then_some(draft.text);
+                return concealed.then(|| draft.text.into_owned());
             }
             concealed = true;
         }
@@ -111,16 +114,16 @@ impl<'a> Walker<'a> {
 
     /// One detector over the unsettled stretches of `draft`: the new draft,
     /// and whether anything was concealed.
-    fn apply_detector(
+    fn apply_detector<'t>(
         &mut self,
         detector: &'a Detector,
-        draft: &Draft,
+        draft: &Draft<'_>,
         rec: &mut RecordState<'_>,
-    ) -> (Draft, bool) {
+    ) -> (Draft<'t>, bool) {
         let justified = !detector.justify.is_empty() && self.justified(&detector.justify, rec);
         let mut next = Draft {
-            text: String::with_capacity(draft.text.len()),
-            settled: Vec::with_capacity(draft.settled.len() + 1),
+            text: Cow::Owned(String::with_capacity(draft.text.len())),
+            settled: Vec::new(),
         };
         let segment = Segment {
             justified,
@@ -146,12 +149,12 @@ impl<'a> Walker<'a> {
         segment: Segment,
         text: &str,
         rec: &mut RecordState<'_>,
-        next: &mut Draft,
+        next: &mut Draft<'_>,
     ) -> bool {
         let mut concealed = false;
         let mut last = 0;
         for span in match_spans(&detector.pattern, text) {
-            next.text.push_str(&text[last..span.start]);
+            next.push(&text[last..span.start]);
             last = span.end;
             let found = &text[span.clone()];
             let reveal = segment.justified && rec.owns(&detector.class, found);
@@ -176,7 +179,7 @@ impl<'a> Walker<'a> {
             }
             concealed = true;
         }
-        next.text.push_str(&text[last..]);
+        next.push(&text[last..]);
         concealed
     }
 }
@@ -187,32 +190,47 @@ impl<'a> Walker<'a> {
 const MAX_PASSES: usize = 8;
 
 /// A string part way through the detectors.
-struct Draft {
-    /// The text so far.
-    text: String,
+struct Draft<'t> {
+    /// The text so far (the original until a detector rewrites it).
+    text: Cow<'t, str>,
     /// Stretches later passes leave alone, in order: matches already revealed
     /// or concealed, and the gateway's own tokens.
     settled: Vec<Range<usize>>,
 }
 
-impl Draft {
+impl Draft<'_> {
+    /// Appends `text`.
+    fn push(&mut self, text: &str) {
+        self.text.to_mut().push_str(text);
+    }
+
     /// Appends `text` as settled.
     fn keep(&mut self, text: &str) {
         let start = self.text.len();
-        self.text.push_str(text);
+        self.push(text);
         self.settled.push(start..self.text.len());
     }
 }
 
-/// The detectors that match either reading of `text`, in policy order.
-fn matching_detectors(detectors: &Detectors, text: &str) -> Vec<usize> {
-    let mut matching: Vec<usize> = detectors.matching(text).iter().collect();
-    if let Some(spaced) = underscores_as_spaces(text) {
-        matching.extend(detectors.matching(&spaced).iter());
-        matching.sort_unstable();
-        matching.dedup();
+/// Which detectors match either reading of a text.
+struct MatchingDetectors {
+    /// On the text as it is.
+    plain: regex::SetMatches,
+    /// With underscores read as spaces, when it has any.
+    spaced: Option<regex::SetMatches>,
+}
+
+impl MatchingDetectors {
+    fn of(detectors: &Detectors, text: &str) -> Self {
+        MatchingDetectors {
+            plain: detectors.matching(text),
+            spaced: underscores_as_spaces(text).map(|spaced| detectors.matching(&spaced)),
+        }
     }
-    matching
+
+    fn matched(&self, index: usize) -> bool {
+        self.plain.matched(index) || self.spaced.as_ref().is_some_and(|m| m.matched(index))
+    }
 }
 
 // Detectors read text two ways. Patterns bound values by `\b`, for which an
@@ -234,11 +252,11 @@ fn any_reading_matches(detectors: &Detectors, text: &str) -> bool {
 
 /// Where `pattern` matches either reading of `text`, in order, with
 /// overlapping matches merged into one span.
-fn match_spans(pattern: &Regex, text: &str) -> Vec<Range<usize>> {
-    let mut spans: Vec<Range<usize>> = pattern.find_iter(text).map(|m| m.range()).collect();
+fn match_spans<'r, 'h>(pattern: &'r Regex, text: &'h str) -> Spans<'r, 'h> {
     let Some(spaced) = underscores_as_spaces(text) else {
-        return spans;
+        return Spans::Plain(pattern.find_iter(text));
     };
+    let mut spans: Vec<Range<usize>> = pattern.find_iter(text).map(|m| m.range()).collect();
     spans.extend(pattern.find_iter(&spaced).map(|m| m.range()));
     spans.sort_unstable_by_key(|span| (span.start, span.end));
     let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
@@ -248,7 +266,25 @@ fn match_spans(pattern: &Regex, text: &str) -> Vec<Range<usize>> {
             _ => merged.push(span),
         }
     }
-    merged
+    Spans::Merged(merged.into_iter())
+}
+
+/// The spans [`match_spans`] finds: straight from the regex when the text
+/// has one reading, else the merged list.
+enum Spans<'r, 'h> {
+    Plain(regex::Matches<'r, 'h>),
+    Merged(std::vec::IntoIter<Range<usize>>),
+}
+
+impl Iterator for Spans<'_, '_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        match self {
+            Spans::Plain(matches) => matches.next().map(|m| m.range()),
+            Spans::Merged(spans) => spans.next(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -258,16 +294,17 @@ mod tests {
     #[test]
     fn both_readings_are_matched_and_overlaps_merged() {
         let tag = Regex::new(r"\b[A-Z0-9]{7}\b").unwrap();
-        assert_eq!(match_spans(&tag, "a H1TKYQA b"), vec![2..9]);
-        assert_eq!(match_spans(&tag, "invoice_H1TKYQA.pdf"), vec![8..15]);
+        let spans = |pattern: &Regex, text: &str| match_spans(pattern, text).collect::<Vec<_>>();
+        assert_eq!(spans(&tag, "a H1TKYQA b"), vec![2..9]);
+        assert_eq!(spans(&tag, "invoice_H1TKYQA.pdf"), vec![8..15]);
         assert_eq!(
-            match_spans(&tag, "H1TKYQA_X2TKYQB"),
+            spans(&tag, "H1TKYQA_X2TKYQB"),
             vec![0..7, 8..15],
             "two tags, one underscore apart"
         );
         // The spaced reading finds `doe@…` inside the whole address: one span.
         let email = Regex::new(r"[A-Za-z0-9._%+-]+@[a-z.]+\.[a-z]{2,}").unwrap();
-        assert_eq!(match_spans(&email, "mail john_doe@x.com now"), vec![5..19]);
-        assert!(match_spans(&tag, "no_tags_here").is_empty());
+        assert_eq!(spans(&email, "mail john_doe@x.com now"), vec![5..19]);
+        assert!(spans(&tag, "no_tags_here").is_empty());
     }
 }
