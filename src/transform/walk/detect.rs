@@ -95,6 +95,7 @@ impl<'a> Walker<'a> {
             concealed = true;
         }
         // Still finding more to conceal: show none of it.
+        self.out.counts.redacted += 1;
         Some(REDACTED.to_owned())
     }
 
