@@ -80,7 +80,7 @@ impl<'a> Walker<'a> {
                     let child_node = node.and_then(|n| n.child(key));
                     if key == want {
                         self.envelope(child, rest, child_node)
-                    } else if child_node.is_none() && self.name_reveals(key) {
+                    } else if self.name_reveals(key, child_node) {
                         false
                     } else {
                         let mut state = RecordState::default();
@@ -139,8 +139,8 @@ impl<'a> Walker<'a> {
                     } else {
                         None
                     };
-                    let keep = !(child_node.is_none() && self.name_reveals(key))
-                        && self.field(child, child_node, rec);
+                    let keep =
+                        !self.name_reveals(key, child_node) && self.field(child, child_node, rec);
                     self.path.truncate(mark);
                     keep
                 });
@@ -188,8 +188,7 @@ impl<'a> Walker<'a> {
             self.scan(value, rec);
             return true;
         }
-        let fits = !rule.action.expects_scalar() || value.is_scalar();
-        if fits && !rule.justify.is_empty() && self.justified(&rule.justify, rec) {
+        if can_disclose(rule, value) && self.justified(&rule.justify, rec) {
             self.disclose(value, &rule.class, rec);
             self.scanning_disclosed = true;
             self.scan(value, rec);
@@ -305,4 +304,11 @@ impl<'a> Walker<'a> {
             .vault
             .tokenize(&self.judge.holder, scope, class, text)
     }
+}
+
+/// Whether `rule` may disclose `value` under a justifying ticket: it names
+/// categories, and a rule that masks or tokenizes one value never discloses a
+/// list or an object an upstream puts in its place.
+pub(super) fn can_disclose(rule: &FieldRule, value: &Node<'_>) -> bool {
+    !rule.justify.is_empty() && (!rule.action.expects_scalar() || value.is_scalar())
 }

@@ -9,15 +9,16 @@ use regex::Regex;
 
 use super::record::RecordState;
 use super::Walker;
+use crate::policy::tree::RuleNode;
 use crate::policy::{Detector, Detectors, Unlisted, REDACTED};
 use crate::transform::doc::Node;
 
-/// What holds for every stretch of text between tokens in one value.
+/// What holds for every unsettled stretch of one value under one detector.
 #[derive(Clone, Copy)]
 struct Segment {
     /// The ticket justifies the detector's categories for this record.
     justified: bool,
-    /// The stretch is the whole value (it holds no tokens).
+    /// Nothing in the value is settled yet, so a stretch is the whole value.
     whole_input: bool,
 }
 
@@ -55,11 +56,11 @@ impl<'a> Walker<'a> {
         matches
     }
 
-    /// Whether the name of a member no rule covers would show a detector's
-    /// match: unlisted members keep their names only when unlisted values pass,
-    /// and then a name is scanned like any passed text.
-    pub(super) fn name_reveals(&mut self, key: &str) -> bool {
-        self.route.unlisted == Unlisted::Pass && self.name_matches(key)
+    /// Whether the name of a member no rule covers (`node` is `None`) would
+    /// show a detector's match: unlisted members keep their names only when
+    /// unlisted values pass, and then a name is scanned like any passed text.
+    pub(super) fn name_reveals(&mut self, key: &str, node: Option<&RuleNode>) -> bool {
+        node.is_none() && self.route.unlisted == Unlisted::Pass && self.name_matches(key)
     }
 
     /// The detectors over one string: `None` when nothing in it is concealed.

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use super::Walker;
+use super::{can_disclose, Walker};
 use crate::policy::tree::RuleNode;
 use crate::policy::CustomerSource;
 use crate::transform::conceal::scalar_text;
@@ -106,10 +106,8 @@ fn collect_own<'d>(
     out: &mut Vec<(Arc<str>, Cow<'d, str>)>,
 ) {
     if let Some(rule) = &node.rule {
-        // A list or an object where one value belongs is never disclosed
-        // (`Action::expects_scalar`), so nothing in it is the record's own.
-        let fits = !rule.action.expects_scalar() || value.is_scalar();
-        if fits && !rule.justify.is_empty() && classes.contains(&rule.class) {
+        // What the rule can never disclose is not the record's own.
+        if can_disclose(rule, value) && classes.contains(&rule.class) {
             collect_leaves(value, &rule.class, out);
         }
         return;
