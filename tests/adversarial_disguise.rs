@@ -78,6 +78,15 @@ async fn ticketed_at(f: &Fixture, url: &str, bodies: Vec<(&str, String)>) -> Vec
     judged
 }
 
+/// Both agents ask while the upstream puts each case's text in the record's `name`.
+async fn named_cases(f: &Fixture, cases: Vec<(&str, String)>) -> Vec<Judged> {
+    let mut judged = Vec::new();
+    for (case, text) in cases {
+        both_agents(f, case, &named(f, &text), &mut judged).await;
+    }
+    judged
+}
+
 /// The ticketed customer's record with `name` set to `text`.
 fn named(f: &Fixture, text: &str) -> Vec<u8> {
     let mut record = hostile::record_value(&f.own);
@@ -101,17 +110,18 @@ async fn token_shaped_upstream_text_does_not_shield_a_value() {
     let pad = "A".repeat(43);
     let tag = &f.other.devices[0].service_tag;
     let code = &f.other.devices[0].express_service_code;
-    let mut judged = Vec::new();
-    for (case, text) in [
-        ("tag after a fake token", format!("see tok_k1_{pad}-{tag}")),
-        ("code after a fake token", format!("tok_zz_{pad}-{code} ok")),
-        (
-            "lower-case tag after a fake token",
-            format!("tok_k1_{pad}-{}", tag.to_lowercase()),
-        ),
-    ] {
-        both_agents(&f, case, &named(&f, &text), &mut judged).await;
-    }
+    let judged = named_cases(
+        &f,
+        vec![
+            ("tag after a fake token", format!("see tok_k1_{pad}-{tag}")),
+            ("code after a fake token", format!("tok_zz_{pad}-{code} ok")),
+            (
+                "lower-case tag after a fake token",
+                format!("tok_k1_{pad}-{}", tag.to_lowercase()),
+            ),
+        ],
+    )
+    .await;
     assert_all_clean(&f.oracle, &judged);
 }
 
@@ -124,21 +134,22 @@ async fn tags_and_codes_glued_to_word_characters_are_caught() {
     let f = Fixture::start().await;
     let tag = &f.other.devices[0].service_tag;
     let code = &f.other.devices[0].express_service_code;
-    let mut judged = Vec::new();
-    for (case, text) in [
-        ("tag in a file name", format!("invoice_{tag}.pdf")),
-        ("tag before an underscore", format!("{tag}_warranty")),
-        ("code after an underscore", format!("esc_{code}")),
-        ("tag after a letter", format!("é{tag}")),
-        ("tag before a combining mark", format!("{tag}\u{301}")),
-        (
-            "tag between zero-width joiners",
-            format!("\u{200d}{tag}\u{200d}"),
-        ),
-        ("code before a zero-width joiner", format!("{code}\u{200d}")),
-    ] {
-        both_agents(&f, case, &named(&f, &text), &mut judged).await;
-    }
+    let judged = named_cases(
+        &f,
+        vec![
+            ("tag in a file name", format!("invoice_{tag}.pdf")),
+            ("tag before an underscore", format!("{tag}_warranty")),
+            ("code after an underscore", format!("esc_{code}")),
+            ("tag after a letter", format!("é{tag}")),
+            ("tag before a combining mark", format!("{tag}\u{301}")),
+            (
+                "tag between zero-width joiners",
+                format!("\u{200d}{tag}\u{200d}"),
+            ),
+            ("code before a zero-width joiner", format!("{code}\u{200d}")),
+        ],
+    )
+    .await;
     assert_all_clean(&f.oracle, &judged);
 }
 
@@ -153,13 +164,14 @@ async fn a_value_glued_to_a_concealed_one_is_concealed_too() {
     let other = f.other.clone();
     let tag = &other.devices[0].service_tag;
     let code = &other.devices[0].express_service_code;
-    let mut judged = Vec::new();
-    for (case, text) in [
-        ("code glued to an email", format!("{}{code}", other.email)),
-        ("tag glued to an email", format!("{}{tag}", other.email)),
-    ] {
-        both_agents(&f, case, &named(&f, &text), &mut judged).await;
-    }
+    let judged = named_cases(
+        &f,
+        vec![
+            ("code glued to an email", format!("{}{code}", other.email)),
+            ("tag glued to an email", format!("{}{tag}", other.email)),
+        ],
+    )
+    .await;
     assert_all_clean(&f.oracle, &judged);
 }
 
@@ -170,19 +182,14 @@ async fn a_value_glued_to_a_concealed_one_is_concealed_too() {
 async fn spelled_out_values_are_caught() {
     let f = Fixture::start().await;
     let other = f.other.clone();
-    let mut judged = Vec::new();
-    for (case, value) in [
-        ("spelled tag", other.devices[0].service_tag.clone()),
-        (
-            "spelled code",
-            other.devices[0].express_service_code.clone(),
-        ),
-        ("spelled phone", other.phone.clone()),
-        ("spelled email", other.email.clone()),
-    ] {
-        let text = format!("read back as {}", spaced(&value));
-        both_agents(&f, case, &named(&f, &text), &mut judged).await;
-    }
+    let cases = [
+        ("spelled tag", &other.devices[0].service_tag),
+        ("spelled code", &other.devices[0].express_service_code),
+        ("spelled phone", &other.phone),
+        ("spelled email", &other.email),
+    ]
+    .map(|(case, value)| (case, format!("read back as {}", spaced(value))));
+    let judged = named_cases(&f, cases.to_vec()).await;
     assert_all_clean(&f.oracle, &judged);
 }
 
@@ -244,11 +251,11 @@ async fn other_everyday_formats_of_phones_emails_and_codes_are_caught() {
     for (_, class, form) in &formats {
         oracle = oracle.with(&other.id, *class, form);
     }
-    let mut judged = Vec::new();
-    for (case, _, form) in &formats {
-        let text = format!("contact: {form}; ok");
-        both_agents(&f, case, &named(&f, &text), &mut judged).await;
-    }
+    let cases = formats
+        .iter()
+        .map(|(case, _, form)| (*case, format!("contact: {form}; ok")))
+        .collect();
+    let judged = named_cases(&f, cases).await;
     assert_all_clean(&oracle, &judged);
 }
 
@@ -360,19 +367,20 @@ async fn escaped_json_inside_a_passed_string_is_scanned_as_decoded() {
         .map(|c| format!("\\u{:04x}", c as u32))
         .collect();
     let escaped_email = f.other.email.replace('@', "\\u0040");
-    let mut judged = Vec::new();
-    for (case, inner) in [
-        (
-            "escaped tag in nested JSON",
-            format!(r#"{{"tag":"{escaped_tag}"}}"#),
-        ),
-        (
-            "escaped @ in nested JSON",
-            format!(r#"{{"email":"{escaped_email}"}}"#),
-        ),
-    ] {
-        both_agents(&f, case, &named(&f, &inner), &mut judged).await;
-    }
+    let judged = named_cases(
+        &f,
+        vec![
+            (
+                "escaped tag in nested JSON",
+                format!(r#"{{"tag":"{escaped_tag}"}}"#),
+            ),
+            (
+                "escaped @ in nested JSON",
+                format!(r#"{{"email":"{escaped_email}"}}"#),
+            ),
+        ],
+    )
+    .await;
     // Scan what was received and what parsing the nested JSON text yields.
     let judged: Vec<Judged> = judged
         .into_iter()
