@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use aes_gcm_siv::aead::KeyInit;
-use aes_gcm_siv::Aes256GcmSiv;
+use aes_gcm_siv::AesGcmSiv;
 use hmac::{Hmac, Mac};
 use rand::TryRngCore;
 use sha2::Sha256;
@@ -50,6 +50,12 @@ pub enum TokenKeyError {
     },
 }
 
+/// AES-256-GCM-SIV over the encrypt-only AES. GCM-SIV runs AES forwards
+/// whether it seals or opens (key derivation, CTR, the tag), and it expands a
+/// fresh key per message; the full `Aes256` would also build the inverse key
+/// schedule each time, which nothing uses. Same cipher, same tokens.
+pub(super) type TokenCipher = AesGcmSiv<aes::Aes256Enc>;
+
 /// One loaded key, with everything `tokenize` needs precomputed.
 pub(super) struct TokenKey {
     /// The id carried in tokens.
@@ -60,7 +66,7 @@ pub(super) struct TokenKey {
     /// Retired keys still open tokens for `inspect`, never for detokenizing.
     pub retired: bool,
     /// AES-256-GCM-SIV keyed with the encryption subkey.
-    pub cipher: Aes256GcmSiv,
+    pub cipher: TokenCipher,
     /// HMAC-SHA256 keyed with the nonce subkey; cloned per token, which skips
     /// re-hashing the key.
     pub nonce_mac: Hmac<Sha256>,
@@ -76,7 +82,7 @@ impl TokenKey {
             id: id.to_owned(),
             prefix: format!("{TOKEN_PREFIX}{id}_"),
             retired,
-            cipher: Aes256GcmSiv::new(&encrypt_key.into_bytes()),
+            cipher: TokenCipher::new(&encrypt_key.into_bytes()),
             nonce_mac: hmac_with_key(&nonce_key.into_bytes()),
         }
     }

@@ -107,6 +107,7 @@ impl TokenKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::key::TokenCipher;
     use crate::token::{Holder, TokenScope};
 
     const ALICE: Holder<'static> = Holder {
@@ -169,6 +170,23 @@ mod tests {
             let flipped = URL_SAFE_NO_PAD.encode(&raw);
             assert_eq!(k.open(&flipped), Err(OpenError::Tampered), "bit {bit}");
             raw[bit / 8] ^= 1 << (bit % 8);
+        }
+    }
+
+    #[test]
+    fn the_encrypt_only_cipher_seals_exactly_as_the_full_one() {
+        use aes_gcm_siv::aead::KeyInit;
+        use aes_gcm_siv::Aes256GcmSiv;
+        // Tokens issued before the cipher type changed must keep opening.
+        let key = [7u8; 32].into();
+        let (ours, full) = (TokenCipher::new(&key), Aes256GcmSiv::new(&key));
+        for len in [0, 1, 15, 16, 17, 64, 300] {
+            let nonce = Nonce::from([len as u8; NONCE_LEN]);
+            let mut a: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut b = a.clone();
+            let tag_a = ours.encrypt_in_place_detached(&nonce, b"tok_k1_", &mut a);
+            let tag_b = full.encrypt_in_place_detached(&nonce, b"tok_k1_", &mut b);
+            assert_eq!((a, tag_a.unwrap()), (b, tag_b.unwrap()), "length {len}");
         }
     }
 
