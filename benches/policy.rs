@@ -139,6 +139,7 @@ fn with_judge<R>(
         budgets: None,
         now: chrono::Utc::now(),
         params,
+        search: &[],
     };
     f(&judge)
 }

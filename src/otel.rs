@@ -283,6 +283,7 @@ fn span_attributes(log: &RequestLog, status: u16) -> Vec<KeyValue> {
         KeyValue::new("keyhole.values.redacted", i64::from(c.redacted)),
         KeyValue::new("keyhole.values.tokenized", i64::from(c.tokenized)),
         KeyValue::new("keyhole.values.generalized", i64::from(c.generalized)),
+        KeyValue::new("keyhole.results.hidden", i64::from(c.hidden)),
         KeyValue::new("keyhole.values.dropped", i64::from(c.dropped)),
     ];
     let optional = [

@@ -7,6 +7,7 @@
 
 pub mod detector;
 pub mod file;
+pub mod query;
 pub mod rule;
 pub mod tooling;
 pub mod tree;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 pub use detector::{Detector, Detectors};
 pub use file::PolicyFileError;
+pub use query::{QueryParameterNotAllowed, QueryRules, SearchText};
 pub use rule::{Action, FieldRule, Generalize, REDACTED};
 pub use tree::{RecordSelector, RuleTree};
 
@@ -102,6 +104,9 @@ pub struct Route {
     pub detectors: Arc<Detectors>,
     /// What happens to fields no rule names.
     pub unlisted: Unlisted,
+    /// `[route.query]`: the query parameters it forwards and its search texts;
+    /// `None` forwards any query as sent.
+    pub query: Option<QueryRules>,
 }
 
 /// All loaded policies, routed.

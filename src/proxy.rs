@@ -78,6 +78,10 @@ async fn run(
         return unmatched(rt, &parts, body, &admitted, peer, log).await;
     };
     log.route = Some(route.template.as_str().to_string());
+    let search = match &route.query {
+        Some(rules) => rules.admit(parts.uri.query())?,
+        None => Vec::new(),
+    };
     let now = chrono::Utc::now();
     let allow_pending = rt.config.tickets.allow_pending;
     let ticket = TicketContext::resolve(
@@ -112,6 +116,7 @@ async fn run(
         budgets: Some(&gw.budgets),
         now,
         params: &params,
+        search: &search,
     };
     let (bytes, outcome) = response::filter(
         route,

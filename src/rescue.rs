@@ -7,6 +7,7 @@ use http_body_util::Full;
 use serde_json::json;
 
 use crate::authenticate::Unauthenticated;
+use crate::policy::QueryParameterNotAllowed;
 use crate::route::PathRejected;
 use crate::token::TokenRefused;
 use crate::transform::BodyRejected;
@@ -33,6 +34,9 @@ pub enum ProxyError {
     /// A route names this path, but not for this method.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// The route's query rules do not name a parameter of the request.
+    #[error(transparent)]
+    QueryParameterNotAllowed(#[from] QueryParameterNotAllowed),
     /// The agent sent a token it may not use.
     #[error(transparent)]
     TokenRefused(#[from] TokenRefused),
@@ -87,6 +91,7 @@ impl ProxyError {
             AuthorityMismatch => (StatusCode::BAD_REQUEST, "authority-mismatch"),
             RouteNotFound => (StatusCode::NOT_FOUND, "route-not-found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            QueryParameterNotAllowed(_) => (StatusCode::BAD_REQUEST, "query-parameter-not-allowed"),
             TokenRefused(e) => (StatusCode::FORBIDDEN, e.code()),
             RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request-too-large"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),

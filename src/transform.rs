@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use self::doc::Node;
 use crate::ledger::{FieldDisclosure, Fingerprint};
-use crate::policy::Route;
+use crate::policy::{Route, SearchText};
 use crate::route::Params;
 use crate::ticket::budget::Budgets;
 use crate::ticket::{DenyReason, TicketContext};
@@ -43,6 +43,8 @@ pub struct Judge<'a> {
     pub now: DateTime<Utc>,
     /// Path parameters of the matched route.
     pub params: &'a Params,
+    /// The request's search texts (`[route.query]`); each result must show them all.
+    pub search: &'a [SearchText<'a>],
 }
 
 /// How many values each kind of decision produced (for metrics and traces; never values).
@@ -62,6 +64,8 @@ pub struct ActionCounts {
     pub generalized: u32,
     /// Removed.
     pub dropped: u32,
+    /// Search results left out because they do not show the search text.
+    pub hidden: u32,
 }
 
 /// What a transform did.

@@ -65,7 +65,8 @@ async fn search_results_are_each_masked() {
     let body = reply.json();
     let results = body["results"].as_array().expect("results");
     assert_eq!(results.len(), 30);
-    assert!(body["total"].as_u64().unwrap() >= 30);
+    // The upstream's count is of unfiltered matches, so the policy drops it.
+    assert!(body.get("total").is_none());
     let all: Vec<String> = env.data.customers.iter().flat_map(forbidden).collect();
     assert_no_leak(&reply.all_bytes(), &all);
 }

@@ -240,3 +240,68 @@ fn the_shipped_policies_pass_against_the_sample_api_schemas() {
         run.stdout
     );
 }
+
+/// A search route whose `q` must show in the name or a (tokenized) tag.
+const SEARCH_POLICY: &str = r#"[policy]
+name = "search"
+
+[[route]]
+methods = ["GET"]
+path = "/customers"
+record = "$.results[*]"
+customer = "id"
+
+[route.query]
+"q"     = { matches = ["name", "devices[*].service_tag"] }
+"limit" = "pass"
+
+[route.fields]
+"$.total"                = "drop"
+"id"                     = "pass"
+"name"                   = "pass"
+"devices[*].service_tag" = { action = "tokenize", justify = ["hardware"] }
+"#;
+
+#[test]
+fn search_rules_are_checked_against_the_route() {
+    let fixture = Fixture::new(&[("search.toml", SEARCH_POLICY)], "");
+    assert_eq!(check(&fixture, &[]).code, 0, "the policy itself is clean");
+    let cases = [
+        (
+            "a field no rule names",
+            SEARCH_POLICY.replace("\"devices[*].service_tag\"] }", "\"devices[*].tag\"] }"),
+            "`matches` names \"devices[*].tag\", which no field rule of this route names",
+        ),
+        (
+            "a count of the unfiltered answer",
+            SEARCH_POLICY.replace(
+                "\"$.total\"                = \"drop\"",
+                "\"$.total\" = \"pass\"",
+            ),
+            "field \"$.total\" describes the upstream's unfiltered answer",
+        ),
+        (
+            "one record, nothing to filter",
+            SEARCH_POLICY.replace("record = \"$.results[*]\"", "record = \"$.results\""),
+            "search rules filter a list of records",
+        ),
+        (
+            "an unknown rule",
+            SEARCH_POLICY.replace("\"limit\" = \"pass\"", "\"limit\" = \"forward\""),
+            "query parameter \"limit\": \"forward\" is not a query rule",
+        ),
+        (
+            "an empty list",
+            SEARCH_POLICY.replace("[\"name\", \"devices[*].service_tag\"]", "[]"),
+            "`matches` must name at least one field",
+        ),
+    ];
+    for (case, policy, reason) in cases {
+        assert_ne!(policy, SEARCH_POLICY, "{case}: the replacement applied");
+        let fixture = Fixture::new(&[("search.toml", &policy)], "");
+        let run = check(&fixture, &[]);
+        assert_eq!(run.code, 1, "{case}");
+        let line = error_at(&run, "search.toml", line_of(&policy, "[[route]]"));
+        assert!(line.contains(reason), "{case}: {line}");
+    }
+}

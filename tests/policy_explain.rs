@@ -4,7 +4,7 @@
 #[path = "support/tooling.rs"]
 mod tooling;
 
-use tooling::{arg, keyhole, Fixture, CUSTOMER_POLICY, DEVICE_POLICY};
+use tooling::{arg, keyhole, repo, Fixture, CUSTOMER_POLICY, DEVICE_POLICY};
 
 fn explain(ticket: Option<&str>, method: &str, path: &str) -> tooling::Run {
     let fixture = Fixture::new(
@@ -156,4 +156,31 @@ fn an_unrouted_request_says_what_happens_and_a_bad_path_is_refused() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_search_route_names_its_query_rules() {
+    let config = repo().join("policies/tests/keyhole.toml");
+    let run = keyhole(&[
+        "policy",
+        "explain",
+        "--config",
+        arg(&config),
+        "--agent",
+        "bob",
+        "GET",
+        "/customers",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("query:"))
+        .unwrap_or_else(|| panic!("no query line in:\n{}", run.stdout));
+    assert!(line.contains("limit forwarded"), "{line}");
+    assert!(line.contains("q must show in id, name, email"), "{line}");
+    assert!(line.contains("any other parameter refused (400)"), "{line}");
+    // A route without a query table forwards any query and says nothing.
+    let run = explain(None, "GET", "/customers/C-1");
+    assert!(!run.stdout.contains("query:"), "{}", run.stdout);
 }

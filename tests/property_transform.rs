@@ -393,6 +393,7 @@ proptest! {
             budgets: None,
             now: Utc::now(),
             params: &params,
+            search: &[],
         };
         let outcome = transform::apply(&route, &mut doc, &judge);
         let bytes = serde_json::to_vec(&doc).expect("serializes");
@@ -486,6 +487,7 @@ fn apply_as_alice(
         budgets: None,
         now: Utc::now(),
         params: &params,
+        search: &[],
     };
     transform::apply(&route, doc, &judge)
 }

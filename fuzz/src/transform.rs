@@ -178,6 +178,7 @@ fn judge_and_apply(
         budgets: None,
         now: chrono::Utc::now(),
         params: &params,
+        search: &[],
     };
     transform::apply(route, doc, &judge)
 }

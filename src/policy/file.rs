@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::detector::{Detector, DetectorSpec, Detectors};
+use super::query::{QueryRuleSpec, QueryRules};
 use super::rule::RuleSpec;
 use super::tree::{parse_path, RecordSelector, RuleTree};
 use super::{CustomerSource, Route, Unlisted};
@@ -62,6 +63,8 @@ struct RouteSpec {
     customer: Option<OneOrMany>,
     #[serde(default)]
     fields: BTreeMap<String, Spanned<RuleSpec>>,
+    #[serde(default)]
+    query: Option<BTreeMap<String, QueryRuleSpec>>,
 }
 
 /// Reads and compiles the routes of one policy file.
@@ -148,6 +151,12 @@ fn compile_route(
     let record = RecordSelector::parse(spec.record.as_deref().unwrap_or("$")).map_err(&fail)?;
     let customer = customer_sources(spec.customer, &template).map_err(&fail)?;
     let (fields, envelope) = compile_fields(&spec.fields, &spec.path, at)?;
+    let query = spec
+        .query
+        .as_ref()
+        .map(|q| QueryRules::compile(q, &record, &fields, &envelope))
+        .transpose()
+        .map_err(&fail)?;
     let needs_customer = fields.rules.iter().any(|r| !r.justify.is_empty())
         || ctx.detectors.iter().any(|d| !d.justify.is_empty());
     if needs_customer && customer.is_empty() {
@@ -166,6 +175,7 @@ fn compile_route(
         envelope,
         detectors: ctx.detectors.clone(),
         unlisted: ctx.policy.unlisted,
+        query,
     })
 }
 

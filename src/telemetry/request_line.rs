@@ -50,7 +50,7 @@ enum Field<'a> {
 }
 
 /// The line's fields, in the order they are written.
-fn fields<'a>(log: &'a RequestLog, status: u16, micros: u64) -> [(&'static str, Field<'a>); 16] {
+fn fields<'a>(log: &'a RequestLog, status: u16, micros: u64) -> [(&'static str, Field<'a>); 17] {
     let or_dash = |v: &'a Option<String>| Field::Text(v.as_deref().unwrap_or("-"));
     let counts = &log.counts;
     [
@@ -66,6 +66,7 @@ fn fields<'a>(log: &'a RequestLog, status: u16, micros: u64) -> [(&'static str, 
         ("tokenized", Field::Number(counts.tokenized.into())),
         ("redacted", Field::Number(counts.redacted.into())),
         ("dropped", Field::Number(counts.dropped.into())),
+        ("hidden", Field::Number(counts.hidden.into())),
         ("disclosure", Field::Number(log.disclosure.unwrap_or(0))),
         ("denial", or_dash(&log.denial)),
         ("error", Field::Text(log.error.unwrap_or("-"))),
@@ -196,6 +197,7 @@ mod tests {
                 tokenized = log.counts.tokenized,
                 redacted = log.counts.redacted,
                 dropped = log.counts.dropped,
+                hidden = log.counts.hidden,
                 disclosure = log.disclosure.unwrap_or(0),
                 denial = log.denial.as_deref().unwrap_or("-"),
                 error = log.error.unwrap_or("-"),

@@ -3,9 +3,11 @@
 //! - `walk.rs`: the walker, rules and concealing actions.
 //! - `walk/record.rs`: what is known about one record (customer, own values) and leaf visits.
 //! - `walk/detect.rs`: detectors over text about to leave in the clear.
+//! - `walk/search.rs`: whether a judged search result shows the search text.
 
 mod detect;
 mod record;
+mod search;
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -70,8 +72,7 @@ impl<'a> Walker<'a> {
         node: Option<&'a RuleNode>,
     ) -> bool {
         let Some((step, rest)) = selector.split_first() else {
-            self.record(value);
-            return true;
+            return self.record(value);
         };
         match (step, value) {
             (Step::Key(want), Node::Object(members)) => {
@@ -98,7 +99,10 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn record(&mut self, record: &mut Node<'_>) {
+    /// Judges one record; returns false when it is to be left out: a search
+    /// result that does not show the search text.
+    fn record(&mut self, record: &mut Node<'_>) -> bool {
+        let before = (self.out.disclosures.len(), self.out.customers.len());
         // The record's own values borrow from the body, not from `record`, so
         // the walk may rewrite the record while they are held.
         let mut state = self.record_state(record);
@@ -107,6 +111,14 @@ impl<'a> Walker<'a> {
         if !self.field(record, Some(&route.fields.root), &mut state) {
             *record = Node::Object(Vec::new());
         }
+        if search::shows_every(record, self.judge.search) {
+            return true;
+        }
+        // Not shown, so not disclosed.
+        self.out.disclosures.truncate(before.0);
+        self.out.customers.truncate(before.1);
+        self.out.counts.hidden += 1;
+        false
     }
 
     /// Decides one value; returns false when it is to be dropped.

@@ -96,6 +96,8 @@ pub struct Case {
     pub method: http::Method,
     /// Request path (without query).
     pub path: String,
+    /// The query string, if the request has one.
+    pub query: Option<String>,
     /// The requesting agent.
     pub agent: String,
     /// The agent's vendor (tokens are issued to agent and vendor).
@@ -141,7 +143,10 @@ fn validate(path: &Path, spec: CaseSpec) -> Result<Case, String> {
     let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("invalid method {method:?}"))?;
     let target = target.trim();
-    let path_only = target.split_once('?').map_or(target, |(p, _)| p);
+    let (path_only, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_string())),
+        None => (target, None),
+    };
     let input = match (spec.record, spec.response) {
         (Some(record), None) => Input::Record(record),
         (None, Some(response)) => Input::Response(response),
@@ -170,6 +175,7 @@ fn validate(path: &Path, spec: CaseSpec) -> Result<Case, String> {
         name,
         method,
         path: path_only.to_string(),
+        query,
         agent: spec.agent,
         vendor: spec.vendor.unwrap_or_else(|| "-".into()),
         ticket: spec.ticket,

@@ -125,6 +125,9 @@ fn header(
         route.origin
     );
     let _ = writeln!(out, "records:  {}", route.record.text);
+    if let Some(query) = &route.query {
+        let _ = writeln!(out, "query:    {}", query.describe());
+    }
     let _ = writeln!(out, "customer: {}", customer.describe());
     let _ = writeln!(out, "agent:    {}", req.agent);
     let state = match (ticket.ticket_id(), ticket.ticket(), ticket.request_denial()) {

@@ -13,7 +13,7 @@ use super::expect::lookup;
 use super::tickets::TicketSource;
 use crate::config::{Config, ConfigError};
 use crate::policy::tree::Step;
-use crate::policy::{PolicySet, Route, Unmatched};
+use crate::policy::{PolicySet, Route, SearchText, Unmatched};
 use crate::route::{CanonicalPath, Params};
 use crate::ticket::TicketContext;
 use crate::token::{Holder, TokenVault, TokensConfig};
@@ -183,7 +183,12 @@ impl Runner<'_> {
             Ok(ticket) => ticket,
             Err(e) => return vec![e],
         };
-        let transformed = self.transform(case, route, &params, &ticket, now);
+        let search = match route.query.as_ref().map(|q| q.admit(case.query.as_deref())) {
+            None => Vec::new(),
+            Some(Ok(search)) => search,
+            Some(Err(e)) => return vec![format!("{e}: the request would be refused (400)")],
+        };
+        let transformed = self.transform(case, route, &params, &search, &ticket, now);
         compare(case, &transformed)
     }
 
@@ -193,6 +198,7 @@ impl Runner<'_> {
         case: &Case,
         route: &Route,
         params: &Params,
+        search: &[SearchText<'_>],
         ticket: &TicketContext,
         now: DateTime<Utc>,
     ) -> Transformed {
@@ -213,6 +219,7 @@ impl Runner<'_> {
             budgets: None,
             now,
             params,
+            search,
         };
         let outcome = transform::apply(route, &mut doc, &judge);
         let header = outcome

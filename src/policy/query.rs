@@ -1,0 +1,253 @@
+//! Query rules (`[route.query]`): which query parameters a route forwards, and
+//! which of them are search text that every result must visibly contain.
+//!
+//! Why: an upstream search matches its text against fields the agent may not
+//! see. Whether a result comes back for `q=7XK` then says whether some
+//! customer's service tag holds `7XK`, masked or not, so an agent without a
+//! ticket could read concealed values one character at a time. With a search
+//! rule, a result is shown only when the text the agent sent occurs (ignoring
+//! case) in what the agent is shown of the named fields: a result is then
+//! explained by visible text, and a hidden one is indistinguishable from no match.
+//! A token the agent sends back still finds its record, because the same
+//! token appears in that record's tokenized field.
+//!
+//! With a query table, a parameter it does not name is refused (400) instead of
+//! being forwarded to an upstream whose use of it nobody has judged.
+
+use std::collections::BTreeMap;
+
+use super::tree::{parse_path, Step};
+use super::{Action, RecordSelector, RuleTree};
+
+/// One parameter of `[route.query]`, as written: `"pass"` or `{ matches = [...] }`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub(super) enum QueryRuleSpec {
+    /// `"pass"`: forwarded as sent.
+    Short(String),
+    /// `{ matches = ["name", "devices[*].service_tag"] }`: search text.
+    Search(SearchSpec),
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SearchSpec {
+    matches: Vec<String>,
+}
+
+/// A route's compiled query rules.
+#[derive(Debug, Default)]
+pub struct QueryRules {
+    /// Each allowed parameter by name.
+    params: BTreeMap<String, QueryParam>,
+}
+
+/// One allowed query parameter.
+#[derive(Debug, Default)]
+struct QueryParam {
+    /// The fields its text must show in, as written; empty: forwarded as sent.
+    written: Vec<String>,
+    /// The same fields, compiled.
+    fields: Vec<Vec<Step>>,
+}
+
+/// A query parameter the route's `[route.query]` does not name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a query parameter is not allowed on this route")]
+pub struct QueryParameterNotAllowed;
+
+/// Search text from the request that each result must visibly contain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText<'r> {
+    /// The record fields whose shown value may contain it.
+    pub fields: &'r [Vec<Step>],
+    /// The text as the agent sent it (form-decoded), lower-cased.
+    pub needle: String,
+}
+
+impl QueryRules {
+    /// Compiles `[route.query]` against the route's record selector and field rules.
+    pub(super) fn compile(
+        spec: &BTreeMap<String, QueryRuleSpec>,
+        record: &RecordSelector,
+        fields: &RuleTree,
+        envelope: &RuleTree,
+    ) -> Result<QueryRules, String> {
+        let mut params = BTreeMap::new();
+        for (name, rule) in spec {
+            if name.is_empty() {
+                return Err("a query parameter name must not be empty".into());
+            }
+            let param = match rule {
+                QueryRuleSpec::Short(s) if s == "pass" => QueryParam::default(),
+                QueryRuleSpec::Short(s) => {
+                    return Err(format!(
+                        "query parameter {name:?}: {s:?} is not a query rule (use \"pass\" or {{ matches = [...] }})"
+                    ))
+                }
+                QueryRuleSpec::Search(s) => QueryParam {
+                    written: s.matches.clone(),
+                    fields: compile_matches(name, &s.matches, fields)?,
+                },
+            };
+            params.insert(name.clone(), param);
+        }
+        let rules = QueryRules { params };
+        if rules.searches() {
+            check_search_route(record, envelope)?;
+        }
+        Ok(rules)
+    }
+
+    /// True when some parameter is search text.
+    pub fn searches(&self) -> bool {
+        self.params.values().any(|p| !p.fields.is_empty())
+    }
+
+    /// One line for `policy explain`: each parameter and what happens to it.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .params
+            .iter()
+            .map(|(name, p)| match p.written.is_empty() {
+                true => format!("{name} forwarded"),
+                false => format!("{name} must show in {}", p.written.join(", ")),
+            })
+            .collect();
+        parts.push("any other parameter refused (400)".into());
+        parts.join("; ")
+    }
+
+    /// Checks the agent's raw query string (before detokenizing) and returns
+    /// its search texts. A parameter given twice gives two texts; both must match.
+    pub fn admit(
+        &self,
+        query: Option<&str>,
+    ) -> Result<Vec<SearchText<'_>>, QueryParameterNotAllowed> {
+        let mut texts = Vec::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let param = self
+                .params
+                .get(form_decode(name).as_str())
+                .ok_or(QueryParameterNotAllowed)?;
+            if !param.fields.is_empty() {
+                texts.push(SearchText {
+                    fields: &param.fields,
+                    needle: form_decode(value).to_lowercase(),
+                });
+            }
+        }
+        Ok(texts)
+    }
+}
+
+fn compile_matches(
+    name: &str,
+    paths: &[String],
+    fields: &RuleTree,
+) -> Result<Vec<Vec<Step>>, String> {
+    if paths.is_empty() {
+        return Err(format!(
+            "query parameter {name:?}: `matches` must name at least one field"
+        ));
+    }
+    let mut compiled = Vec::with_capacity(paths.len());
+    for path in paths {
+        let steps = parse_path(path).map_err(|e| format!("query parameter {name:?}: {e}"))?;
+        // A field without a rule of its own is never shown under this name, so
+        // text could never be found in it: most likely a typo.
+        let named = fields.lookup(&steps).is_some_and(|rule| rule.path == *path);
+        if !named || steps.is_empty() {
+            return Err(format!(
+                "query parameter {name:?}: `matches` names {path:?}, which no field rule of this route names"
+            ));
+        }
+        compiled.push(steps);
+    }
+    Ok(compiled)
+}
+
+/// Search results are filtered, so the route must select a list of records,
+/// and nothing outside the records may describe the upstream's unfiltered answer.
+fn check_search_route(record: &RecordSelector, envelope: &RuleTree) -> Result<(), String> {
+    if !record.steps.contains(&Step::Each) {
+        return Err(format!(
+            "search rules filter a list of records, but `record = {:?}` selects one",
+            record.text
+        ));
+    }
+    for rule in &envelope.rules {
+        if !matches!(rule.action, Action::Drop | Action::Redact) || !rule.justify.is_empty() {
+            return Err(format!(
+                "field {:?} describes the upstream's unfiltered answer (a count tells how many results were hidden): with search rules it may only be \"drop\" or \"redact\"",
+                rule.path
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a query component as an HTML form sends it (`+` is a space), as the
+/// upstream reads it; bytes that are not UTF-8 become U+FFFD and so match nothing real.
+fn form_decode(component: &str) -> String {
+    let spaced = component.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(pairs: &[(&str, &[&str])]) -> QueryRules {
+        let params = pairs
+            .iter()
+            .map(|(name, paths)| {
+                let param = QueryParam {
+                    written: paths.iter().map(|p| p.to_string()).collect(),
+                    fields: paths.iter().map(|p| parse_path(p).unwrap()).collect(),
+                };
+                (name.to_string(), param)
+            })
+            .collect();
+        QueryRules { params }
+    }
+
+    #[test]
+    fn search_text_is_form_decoded_and_lower_cased() {
+        let r = rules(&[("q", &["name"]), ("limit", &[])]);
+        let texts = r.admit(Some("q=De+Vries%C3%89&limit=5")).unwrap();
+        assert_eq!(texts.len(), 1);
+        assert_eq!(texts[0].needle, "de vriesé");
+        assert!(r.admit(None).unwrap().is_empty());
+        assert!(r.admit(Some("limit=5&&")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_occurrence_of_a_search_parameter_must_match() {
+        let r = rules(&[("q", &["name"])]);
+        let needles: Vec<String> = r
+            .admit(Some("q=a&q=B"))
+            .unwrap()
+            .into_iter()
+            .map(|t| t.needle)
+            .collect();
+        assert_eq!(needles, ["a", "b"]);
+    }
+
+    #[test]
+    fn unnamed_parameters_are_refused_however_spelled() {
+        let r = rules(&[("q", &["name"])]);
+        for query in ["email=x", "q=a&Q=b", "%71%3D=a", "q[]=a", "=a"] {
+            assert_eq!(
+                r.admit(Some(query)),
+                Err(QueryParameterNotAllowed),
+                "{query}"
+            );
+        }
+        // The name is decoded as the upstream decodes it: `%71` is `q`.
+        assert_eq!(r.admit(Some("%71=a")).unwrap()[0].needle, "a");
+    }
+}
