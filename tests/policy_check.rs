@@ -291,6 +291,27 @@ fn search_rules_are_checked_against_the_route() {
             "query parameter \"limit\": \"forward\" is not a query rule",
         ),
         (
+            "a field never shown as itself",
+            SEARCH_POLICY
+                .replace(
+                    "[\"name\", \"devices[*].service_tag\"]",
+                    "[\"name\", \"notes\"]",
+                )
+                .replace(
+                    "\"name\"                   = \"pass\"",
+                    "\"name\" = \"pass\"\n\"notes\" = \"redact\"",
+                ),
+            "`matches` names \"notes\", which is never shown as itself",
+        ),
+        (
+            "unnamed members passed",
+            SEARCH_POLICY.replace(
+                "name = \"search\"",
+                "name = \"search\"\nunlisted = \"pass\"",
+            ),
+            "search rules need `unlisted = \"drop\"`",
+        ),
+        (
             "an empty list",
             SEARCH_POLICY.replace("[\"name\", \"devices[*].service_tag\"]", "[]"),
             "`matches` must name at least one field",

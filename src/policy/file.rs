@@ -154,7 +154,7 @@ fn compile_route(
     let query = spec
         .query
         .as_ref()
-        .map(|q| QueryRules::compile(q, &record, &fields, &envelope))
+        .map(|q| QueryRules::compile(q, &record, &fields, &envelope, ctx.policy.unlisted))
         .transpose()
         .map_err(&fail)?;
     let needs_customer = fields.rules.iter().any(|r| !r.justify.is_empty())

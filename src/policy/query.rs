@@ -4,20 +4,30 @@
 //! Why: an upstream search matches its text against fields the agent may not
 //! see. Whether a result comes back for `q=7XK` then says whether some
 //! customer's service tag holds `7XK`, masked or not, so an agent without a
-//! ticket could read concealed values one character at a time. With a search
-//! rule, a result is shown only when the text the agent sent occurs (ignoring
-//! case) in what the agent is shown of the named fields: a result is then
-//! explained by visible text, and a hidden one is indistinguishable from no match.
-//! A token the agent sends back still finds its record, because the same
-//! token appears in that record's tokenized field.
+//! ticket could read concealed values one character at a time.
+//!
+//! The rule: a result is kept only when the text the agent sent occurs
+//! (ignoring case) in a value of a `matches` field that the agent is shown *in
+//! the clear*, or is exactly a token the agent is shown there. Then whether a
+//! result is kept depends only on what the agent sees: had the upstream not
+//! matched on a concealed value, it would still have returned the record for
+//! the shown one (its token stands for a value the upstream finds). That holds
+//! when every `matches` field is one the upstream searches, by case-insensitive
+//! substring: naming a field it does not search, or searches another way (an
+//! id, digits of a phone), brings the oracle back, and only the policy author
+//! can know. A hidden result is not a disclosure and costs no budget.
 //!
 //! With a query table, a parameter it does not name is refused (400) instead of
 //! being forwarded to an upstream whose use of it nobody has judged.
+//!
+//! Left open: when more records match upstream than it returns (its limit,
+//! paging), hidden matches can push shown ones out, and a missing shown record
+//! then says that hidden matches came first.
 
 use std::collections::BTreeMap;
 
 use super::tree::{parse_path, Step};
-use super::{Action, RecordSelector, RuleTree};
+use super::{Action, RecordSelector, RuleTree, Unlisted};
 
 /// One parameter of `[route.query]`, as written: `"pass"` or `{ matches = [...] }`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -61,7 +71,9 @@ pub struct QueryParameterNotAllowed;
 pub struct SearchText<'r> {
     /// The record fields whose shown value may contain it.
     pub fields: &'r [Vec<Step>],
-    /// The text as the agent sent it (form-decoded), lower-cased.
+    /// The text as the agent sent it, form-decoded (a token is compared whole with this).
+    pub text: String,
+    /// The same, lower-cased (clear values are searched for this).
     pub needle: String,
 }
 
@@ -72,6 +84,7 @@ impl QueryRules {
         record: &RecordSelector,
         fields: &RuleTree,
         envelope: &RuleTree,
+        unlisted: Unlisted,
     ) -> Result<QueryRules, String> {
         let mut params = BTreeMap::new();
         for (name, rule) in spec {
@@ -94,7 +107,7 @@ impl QueryRules {
         }
         let rules = QueryRules { params };
         if rules.searches() {
-            check_search_route(record, envelope)?;
+            check_search_route(record, envelope, unlisted)?;
         }
         Ok(rules)
     }
@@ -132,9 +145,11 @@ impl QueryRules {
                 .get(form_decode(name).as_str())
                 .ok_or(QueryParameterNotAllowed)?;
             if !param.fields.is_empty() {
+                let text = form_decode(value);
                 texts.push(SearchText {
                     fields: &param.fields,
-                    needle: form_decode(value).to_lowercase(),
+                    needle: text.to_lowercase(),
+                    text,
                 });
             }
         }
@@ -157,10 +172,18 @@ fn compile_matches(
         let steps = parse_path(path).map_err(|e| format!("query parameter {name:?}: {e}"))?;
         // A field without a rule of its own is never shown under this name, so
         // text could never be found in it: most likely a typo.
-        let named = fields.lookup(&steps).is_some_and(|rule| rule.path == *path);
-        if !named || steps.is_empty() {
+        let rule = fields.lookup(&steps).filter(|rule| rule.path == *path);
+        let Some(rule) = rule.filter(|_| !steps.is_empty()) else {
             return Err(format!(
                 "query parameter {name:?}: `matches` names {path:?}, which no field rule of this route names"
+            ));
+        };
+        if matches!(
+            rule.action,
+            Action::Redact | Action::Generalize(_) | Action::Drop
+        ) {
+            return Err(format!(
+                "query parameter {name:?}: `matches` names {path:?}, which is never shown as itself (its rule is not pass, mask or tokenize)"
             ));
         }
         compiled.push(steps);
@@ -170,7 +193,17 @@ fn compile_matches(
 
 /// Search results are filtered, so the route must select a list of records,
 /// and nothing outside the records may describe the upstream's unfiltered answer.
-fn check_search_route(record: &RecordSelector, envelope: &RuleTree) -> Result<(), String> {
+fn check_search_route(
+    record: &RecordSelector,
+    envelope: &RuleTree,
+    unlisted: Unlisted,
+) -> Result<(), String> {
+    if unlisted == Unlisted::Pass {
+        return Err(
+            "search rules need `unlisted = \"drop\"`: an unnamed member beside the records (a count) would describe the unfiltered answer"
+                .into(),
+        );
+    }
     if !record.steps.contains(&Step::Each) {
         return Err(format!(
             "search rules filter a list of records, but `record = {:?}` selects one",

@@ -86,7 +86,10 @@ pub fn detokenize_query(
     let mut out = Vec::new();
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decoded = percent_encoding::percent_decode_str(value)
+        // Decoded as the upstream reads a form (`+` is a space), so a value
+        // rewritten around a token keeps its spaces as spaces.
+        let spaced = value.replace('+', " ");
+        let decoded = percent_encoding::percent_decode_str(&spaced)
             .decode_utf8()
             .map_err(|_| ProxyError::RequestBodyInvalid)?;
         match vault.detokenize_text(holder, &decoded)? {

@@ -110,6 +110,29 @@ impl Budgets {
         customer: &str,
         now: DateTime<Utc>,
     ) -> Result<(), BudgetExceeded> {
+        self.decide(agent, ticket, customer, now, true)
+    }
+
+    /// What [`Budgets::admit`] would answer now, without recording anything:
+    /// for a value that may yet not be shown (a search result that may be hidden).
+    pub fn check(
+        &self,
+        agent: &str,
+        ticket: &str,
+        customer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), BudgetExceeded> {
+        self.decide(agent, ticket, customer, now, false)
+    }
+
+    fn decide(
+        &self,
+        agent: &str,
+        ticket: &str,
+        customer: &str,
+        now: DateTime<Utc>,
+        record: bool,
+    ) -> Result<(), BudgetExceeded> {
         let inner = &*self.inner;
         if inner.per_agent_hour == 0 && inner.per_ticket == 0 {
             return Ok(());
@@ -122,7 +145,9 @@ impl Budgets {
         if inner.per_ticket > 0 {
             state.check_ticket(ticket, customer, inner.per_ticket)?;
         }
-        state.record(inner, agent, ticket, customer, now);
+        if record {
+            state.record(inner, agent, ticket, customer, now);
+        }
         Ok(())
     }
 
@@ -284,6 +309,19 @@ mod tests {
         b.admit("alice", "T-2", "C-3", at(2)).unwrap();
         let err = b.admit("alice", "T-3", "C-4", at(3)).unwrap_err();
         assert_eq!(err.limit, BudgetLimit::AgentPerHour);
+    }
+
+    #[test]
+    fn a_check_answers_as_admit_would_and_records_nothing() {
+        let b = budgets(1, 0);
+        b.check("alice", "T-1", "C-1", at(0)).unwrap();
+        b.check("alice", "T-1", "C-2", at(0)).unwrap();
+        b.admit("alice", "T-1", "C-2", at(1)).unwrap();
+        assert_eq!(
+            b.check("alice", "T-1", "C-1", at(2)).unwrap_err().limit,
+            BudgetLimit::AgentPerHour
+        );
+        b.check("alice", "T-1", "C-2", at(2)).unwrap();
     }
 
     #[test]

@@ -102,7 +102,32 @@ impl<'a> Walker<'a> {
     /// Judges one record; returns false when it is to be left out: a search
     /// result that does not show the search text.
     fn record(&mut self, record: &mut Node<'_>) -> bool {
-        let before = (self.out.disclosures.len(), self.out.customers.len());
+        let searches = self.judge.search;
+        if searches.is_empty() {
+            self.judge_record(record);
+            return true;
+        }
+        let clear = search::ClearValues::of(record, searches);
+        let before = (
+            self.out.disclosures.len(),
+            self.out.customers.len(),
+            self.out.denials.clone(),
+            self.out.counts,
+        );
+        let state = self.judge_record(record);
+        if search::shows_every(record, searches, &clear) && self.spend_budget(&state) {
+            return true;
+        }
+        // Not shown: not disclosed, and nothing about it (a denial, a count) tells it was there.
+        self.out.disclosures.truncate(before.0);
+        self.out.customers.truncate(before.1);
+        self.out.denials = before.2;
+        self.out.counts = before.3;
+        self.out.counts.hidden += 1;
+        false
+    }
+
+    fn judge_record<'d>(&mut self, record: &mut Node<'d>) -> RecordState<'d> {
         // The record's own values borrow from the body, not from `record`, so
         // the walk may rewrite the record while they are held.
         let mut state = self.record_state(record);
@@ -111,14 +136,24 @@ impl<'a> Walker<'a> {
         if !self.field(record, Some(&route.fields.root), &mut state) {
             *record = Node::Object(Vec::new());
         }
-        if search::shows_every(record, self.judge.search) {
+        state
+    }
+
+    /// A search result's disclosures were only checked against the budget
+    /// while it might yet be hidden; it is kept, so they count now. Another
+    /// request may have spent the budget meanwhile: then it is hidden after all.
+    fn spend_budget(&mut self, state: &RecordState<'_>) -> bool {
+        let (Some(budgets), Some(ticket), Some(customer), Some(true)) = (
+            self.judge.budgets,
+            self.judge.ticket.ticket_id(),
+            &state.customer,
+            state.budget,
+        ) else {
             return true;
-        }
-        // Not shown, so not disclosed.
-        self.out.disclosures.truncate(before.0);
-        self.out.customers.truncate(before.1);
-        self.out.counts.hidden += 1;
-        false
+        };
+        budgets
+            .admit(self.judge.holder.agent, ticket, customer, self.judge.now)
+            .is_ok()
     }
 
     /// Decides one value; returns false when it is to be dropped.
@@ -236,6 +271,12 @@ impl<'a> Walker<'a> {
             self.judge.ticket.ticket_id(),
             &rec.customer,
         ) {
+            // A search result may yet be hidden: it is charged once kept (`spend_budget`).
+            (Some(budgets), Some(ticket), Some(customer)) if !self.judge.search.is_empty() => {
+                budgets
+                    .check(self.judge.holder.agent, ticket, customer, self.judge.now)
+                    .is_ok()
+            }
             (Some(budgets), Some(ticket), Some(customer)) => budgets
                 .admit(self.judge.holder.agent, ticket, customer, self.judge.now)
                 .is_ok(),

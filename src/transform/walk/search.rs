@@ -1,33 +1,80 @@
 //! Search filtering: a result stays only when every search text of the request
-//! occurs in what the agent is shown of the fields its query rule names (see
-//! `policy/query.rs` for why).
+//! shows in it, in the clear or as a whole token (see `policy/query.rs` for why
+//! only those count).
 
 use crate::policy::tree::Step;
 use crate::policy::SearchText;
+use crate::token::TOKEN_PREFIX;
 use crate::transform::conceal::scalar_text;
 use crate::transform::doc::Node;
 
+/// Each search's fields' values in a record before it is judged, by search
+/// and field: a shown value equal to one of them is shown in the clear.
+pub(super) struct ClearValues(Vec<Vec<Vec<String>>>);
+
+impl ClearValues {
+    /// Takes the values from the record as the upstream sent it.
+    pub(super) fn of(record: &Node<'_>, searches: &[SearchText<'_>]) -> ClearValues {
+        let per_search = searches.iter().map(|search| {
+            let per_field = search.fields.iter().map(|steps| {
+                let mut texts = Vec::new();
+                visit(record, steps, &mut |text| texts.push(text.to_string()));
+                texts
+            });
+            per_field.collect()
+        });
+        ClearValues(per_search.collect())
+    }
+}
+
 /// True when `record`, as judged for the agent, shows every search text.
-pub(super) fn shows_every(record: &Node<'_>, searches: &[SearchText<'_>]) -> bool {
-    searches.iter().all(|search| {
+pub(super) fn shows_every(
+    record: &Node<'_>,
+    searches: &[SearchText<'_>],
+    clear: &ClearValues,
+) -> bool {
+    searches.iter().zip(&clear.0).all(|(search, clear)| {
         // An empty text matches everything and so tells nothing.
         search.needle.is_empty()
-            || search
-                .fields
-                .iter()
-                .any(|steps| shows(record, steps, &search.needle))
+            || search.fields.iter().zip(clear).any(|(steps, clear)| {
+                let mut found = false;
+                visit(record, steps, &mut |shown| {
+                    found = found || shows(shown, search, clear);
+                });
+                found
+            })
     })
 }
 
-fn shows(value: &Node<'_>, steps: &[Step], needle: &str) -> bool {
+/// A clear value holds the text; a token must be the text. Masked, redacted or
+/// otherwise rewritten values never count: their shown characters (a token's
+/// letters, a mask's stars) say nothing about what the upstream matched.
+fn shows(shown: &str, search: &SearchText<'_>, clear: &[String]) -> bool {
+    if shown.starts_with(TOKEN_PREFIX) && shown == search.text {
+        return true;
+    }
+    clear.iter().any(|c| c == shown) && shown.to_lowercase().contains(&search.needle)
+}
+
+/// Calls `f` with the text of each scalar at `steps` below `value`.
+fn visit(value: &Node<'_>, steps: &[Step], f: &mut impl FnMut(&str)) {
     match steps.split_first() {
-        None => scalar_text(value).is_some_and(|text| text.to_lowercase().contains(needle)),
+        None => {
+            if let Some(text) = scalar_text(value) {
+                f(&text);
+            }
+        }
         // A member named twice has no one shown value (clients disagree on which wins).
-        Some((Step::Key(key), rest)) => value.get(key).is_some_and(|v| shows(v, rest, needle)),
-        Some((Step::Each, rest)) => match value {
-            Node::Array(items) => items.iter().any(|item| shows(item, rest, needle)),
-            _ => false,
-        },
+        Some((Step::Key(key), rest)) => {
+            if let Some(child) = value.get(key) {
+                visit(child, rest, f);
+            }
+        }
+        Some((Step::Each, rest)) => {
+            if let Node::Array(items) = value {
+                items.iter().for_each(|item| visit(item, rest, f));
+            }
+        }
     }
 }
 
@@ -35,42 +82,50 @@ fn shows(value: &Node<'_>, steps: &[Step], needle: &str) -> bool {
 mod tests {
     use super::*;
     use crate::policy::tree::parse_path;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn search(fields: &[Vec<Step>], needle: &str) -> bool {
-        let record = json!({
-            "id": "C-1001",
-            "name": "Dana Whitfield",
-            "devices": [{"service_tag": "tok_k1_AbC"}, {"service_tag": 42}]
-        });
-        let node = Node::from_value(&record);
-        let text = SearchText {
-            fields,
-            needle: needle.to_string(),
-        };
-        shows_every(&node, &[text])
+    /// Whether `shown` keeps a search for `text` in `fields`, the upstream having sent `sent`.
+    fn kept(sent: &Value, shown: &Value, paths: &[&str], text: &str) -> bool {
+        let fields: Vec<_> = paths.iter().map(|p| parse_path(p).unwrap()).collect();
+        let search = [SearchText {
+            fields: &fields,
+            text: text.to_string(),
+            needle: text.to_lowercase(),
+        }];
+        let clear = ClearValues::of(&Node::from_value(sent), &search);
+        shows_every(&Node::from_value(shown), &search, &clear)
     }
 
     #[test]
-    fn text_must_occur_in_a_named_field_ignoring_case() {
-        let paths = |ps: &[&str]| {
-            ps.iter()
-                .map(|p| parse_path(p).unwrap())
-                .collect::<Vec<_>>()
-        };
-        let name = paths(&["name"]);
-        let tags = paths(&["devices[*].service_tag", "id"]);
-        assert!(search(&name, "whit"));
-        assert!(!search(&name, "c-10"), "id is not named");
-        assert!(search(&tags, "c-10"));
-        assert!(search(&tags, "tok_k1_abc"));
-        assert!(search(&tags, "42"));
-        assert!(!search(&tags, "dana"));
-        assert!(search(&tags, ""), "empty text");
+    fn only_clear_values_and_whole_tokens_count() {
+        let sent = json!({"name": "Dana Whitfield", "email": "dana@example.net",
+            "devices": [{"tag": "7XK2M9Q"}, {"tag": "4HT8Z2P"}]});
+        let shown = json!({"name": "Dana Whitfield", "email": "d***************",
+            "devices": [{"tag": "tok_k1_AbCnet"}, {"tag": "4HT8Z2P"}]});
+        let fields = ["name", "email", "devices[*].tag"];
+        assert!(kept(&sent, &shown, &fields, "whit"));
         assert!(
-            !search(&paths(&["name.first"]), "dana"),
-            "a string has no members"
+            kept(&sent, &shown, &fields, "4ht8"),
+            "a tag shown in the clear"
         );
-        assert!(!search(&paths(&["devices"]), "tok"), "a list is not text");
+        assert!(
+            kept(&sent, &shown, &fields, "tok_k1_AbCnet"),
+            "a whole token"
+        );
+        assert!(
+            !kept(&sent, &shown, &fields, "tok_k1_abcnet"),
+            "a token's case matters"
+        );
+        assert!(
+            !kept(&sent, &shown, &fields, "net"),
+            "inside a token or a mask"
+        );
+        assert!(!kept(&sent, &shown, &fields, "d*"), "a mask's stars");
+        assert!(!kept(&sent, &shown, &["name"], "4ht8"), "a field not named");
+        assert!(kept(&sent, &shown, &fields, ""), "empty text");
+        assert!(
+            !kept(&sent, &shown, &["devices"], "4ht8"),
+            "a list is not text"
+        );
     }
 }
