@@ -165,6 +165,7 @@ async fn connection<H: ConnectionHandler>(
         .and_then(|c| crate::proxy::peer::client_identity(c.as_ref()));
     let peer = Arc::new(crate::proxy::Peer {
         addr,
+        ip: addr.ip().to_string(),
         client_identity,
     });
     let service = service_fn(move |req| {

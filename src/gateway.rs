@@ -5,6 +5,7 @@
 
 pub mod watch;
 
+use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -176,7 +177,10 @@ impl Gateway {
     /// A fresh request id: a per-process random prefix and a counter, unique and cheap.
     pub fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{:012x}", self.request_prefix, n)
+        // Sized once: `format!` would grow the string as it writes.
+        let mut id = String::with_capacity(32);
+        let _ = write!(id, "{:08x}-{:012x}", self.request_prefix, n);
+        id
     }
 }
 

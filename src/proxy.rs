@@ -184,10 +184,9 @@ async fn upstream_peer(
         target.push('?');
         target.push_str(q);
     }
-    let client_ip = peer.addr.ip().to_string();
     let facts = Forwarding {
         request_id: &log.request_id,
-        client_ip: &client_ip,
+        client_ip: &peer.ip,
         agent: &admitted.agent.id,
         vendor: &admitted.agent.vendor,
     };

@@ -206,6 +206,8 @@ impl Upstream {
             .map_err(|_| UpstreamError::Unreachable)?;
         let mut req = Request::builder().method(method).uri(uri);
         let headers = req.headers_mut().ok_or(UpstreamError::Unreachable)?;
+        // Room for every header below at once, instead of growing the map as they go in.
+        headers.reserve(FORWARDED.len() + 7 + self.fixed.len());
         for name in &FORWARDED {
             if let Some(v) = agent_headers.get(name) {
                 headers.insert(name.clone(), v.clone());
@@ -227,7 +229,10 @@ impl Upstream {
                 headers.insert(HeaderName::from_static(name), v);
             }
         }
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("https"),
+        );
         for (k, v) in &self.fixed {
             headers.insert(k.clone(), v.clone());
         }

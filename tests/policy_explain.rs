@@ -178,7 +178,10 @@ fn a_search_route_names_its_query_rules() {
         .find(|l| l.starts_with("query:"))
         .unwrap_or_else(|| panic!("no query line in:\n{}", run.stdout));
     assert!(line.contains("limit forwarded"), "{line}");
-    assert!(line.contains("q must show in name, email, address.city"), "{line}");
+    assert!(
+        line.contains("q must show in name, email, address.city"),
+        "{line}"
+    );
     assert!(line.contains("any other parameter refused (400)"), "{line}");
     // A route without a query table forwards any query and says nothing.
     let run = explain(None, "GET", "/customers/C-1");

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 pub struct Peer {
     /// The client's socket address.
     pub addr: SocketAddr,
+    /// The client's IP as text, for `X-Forwarded-For` (written once per connection).
+    pub ip: String,
     /// The client certificate's organization (else common name), when mTLS is on.
     pub client_identity: Option<String>,
 }
