@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 pub use detector::{Detector, Detectors};
 pub use file::PolicyFileError;
-pub use query::{QueryParameterNotAllowed, QueryRules, SearchText};
+pub use query::{QueryRefused, QueryRules, SearchText, MAX_SEARCH_TEXTS};
 pub use rule::{Action, FieldRule, Generalize, REDACTED};
 pub use tree::{RecordSelector, RuleTree};
 

@@ -7,7 +7,7 @@ use http_body_util::Full;
 use serde_json::json;
 
 use crate::authenticate::Unauthenticated;
-use crate::policy::QueryParameterNotAllowed;
+use crate::policy::QueryRefused;
 use crate::route::PathRejected;
 use crate::token::TokenRefused;
 use crate::transform::BodyRejected;
@@ -34,9 +34,9 @@ pub enum ProxyError {
     /// A route names this path, but not for this method.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
-    /// The route's query rules do not name a parameter of the request.
+    /// The route's query rules refuse the request's query.
     #[error(transparent)]
-    QueryParameterNotAllowed(#[from] QueryParameterNotAllowed),
+    QueryRefused(#[from] QueryRefused),
     /// The agent sent a token it may not use.
     #[error(transparent)]
     TokenRefused(#[from] TokenRefused),
@@ -91,7 +91,12 @@ impl ProxyError {
             AuthorityMismatch => (StatusCode::BAD_REQUEST, "authority-mismatch"),
             RouteNotFound => (StatusCode::NOT_FOUND, "route-not-found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
-            QueryParameterNotAllowed(_) => (StatusCode::BAD_REQUEST, "query-parameter-not-allowed"),
+            QueryRefused(crate::policy::QueryRefused::NotAllowed) => {
+                (StatusCode::BAD_REQUEST, "query-parameter-not-allowed")
+            }
+            QueryRefused(crate::policy::QueryRefused::TooManySearchTexts) => {
+                (StatusCode::BAD_REQUEST, "too-many-search-texts")
+            }
             TokenRefused(e) => (StatusCode::FORBIDDEN, e.code()),
             RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request-too-large"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),

@@ -232,6 +232,10 @@ async fn a_query_parameter_no_rule_names_is_refused_before_the_upstream() {
         let body = String::from_utf8_lossy(&reply.all_bytes()).to_lowercase();
         assert!(!body.contains(&target.email.to_lowercase()), "{query}");
     }
+    let many: Vec<String> = (0..9).map(|n| format!("q=x{n}")).collect();
+    let reply = bob_searches(&env, &env.h1(), &many.join("&")).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.error_code(), "too-many-search-texts");
     assert_eq!(env.recorder.count(), 0, "nothing reached the upstream");
 }
 

@@ -283,7 +283,23 @@ fn search_rules_are_checked_against_the_route() {
         (
             "one record, nothing to filter",
             SEARCH_POLICY.replace("record = \"$.results[*]\"", "record = \"$.results\""),
-            "search rules filter a list of records",
+            "`record` must end in its only `[*]`",
+        ),
+        (
+            "a record below a list entry, which would stay behind emptied",
+            SEARCH_POLICY.replace(
+                "record = \"$.results[*]\"",
+                "record = \"$.results[*].customer\"",
+            ),
+            "`record` must end in its only `[*]`",
+        ),
+        (
+            "nested lists, whose emptied groups would stay behind",
+            SEARCH_POLICY.replace(
+                "record = \"$.results[*]\"",
+                "record = \"$.groups[*].results[*]\"",
+            ),
+            "`record` must end in its only `[*]`",
         ),
         (
             "an unknown rule",

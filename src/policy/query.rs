@@ -15,7 +15,12 @@
 //! when every `matches` field is one the upstream searches, by case-insensitive
 //! substring: naming a field it does not search, or searches another way (an
 //! id, digits of a phone), brings the oracle back, and only the policy author
-//! can know. A hidden result is not a disclosure and costs no budget.
+//! can know. A search text that holds a token has the token's value searched
+//! upstream, which the agent is not shown: only that token, shown whole where
+//! the walk put it, explains a result. A hidden result is taken out of its list
+//! (so `record` must end in the route's only `[*]`), is not a disclosure,
+//! costs no budget and leaves no denial or count behind. At most
+//! [`MAX_SEARCH_TEXTS`] distinct texts per request: each is a pass over the page.
 //!
 //! With a query table, a parameter it does not name is refused (400) instead of
 //! being forwarded to an upstream whose use of it nobody has judged.
@@ -61,20 +66,33 @@ struct QueryParam {
     fields: Vec<Vec<Step>>,
 }
 
-/// A query parameter the route's `[route.query]` does not name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a query parameter is not allowed on this route")]
-pub struct QueryParameterNotAllowed;
+/// Search texts a request may carry: each costs a pass over every result.
+pub const MAX_SEARCH_TEXTS: usize = 8;
+
+/// Why a query is refused on a route with query rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueryRefused {
+    /// A parameter the route's `[route.query]` does not name.
+    #[error("a query parameter is not allowed on this route")]
+    NotAllowed,
+    /// More distinct search texts than [`MAX_SEARCH_TEXTS`].
+    #[error("too many search texts")]
+    TooManySearchTexts,
+}
 
 /// Search text from the request that each result must visibly contain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchText<'r> {
     /// The record fields whose shown value may contain it.
     pub fields: &'r [Vec<Step>],
-    /// The text as the agent sent it, form-decoded (a token is compared whole with this).
+    /// The text as the agent sent it, form-decoded: a token the walk shows
+    /// must equal it whole.
     pub text: String,
-    /// The same, lower-cased (clear values are searched for this).
-    pub needle: String,
+    /// The text lower-cased, which a value shown in the clear must contain;
+    /// `None` when the text holds a token. The upstream then searched the
+    /// token's value, which the agent is not shown, so no clear text can
+    /// explain a result: only the token itself, shown whole.
+    pub needle: Option<String>,
 }
 
 impl QueryRules {
@@ -132,26 +150,32 @@ impl QueryRules {
     }
 
     /// Checks the agent's raw query string (before detokenizing) and returns
-    /// its search texts. A parameter given twice gives two texts; both must match.
-    pub fn admit(
-        &self,
-        query: Option<&str>,
-    ) -> Result<Vec<SearchText<'_>>, QueryParameterNotAllowed> {
-        let mut texts = Vec::new();
+    /// its search texts. A parameter given twice gives two texts; both must
+    /// match. Empty texts match everything and are left out, as are repeats.
+    pub fn admit(&self, query: Option<&str>) -> Result<Vec<SearchText<'_>>, QueryRefused> {
+        let mut texts: Vec<SearchText<'_>> = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let param = self
                 .params
                 .get(form_decode(name).as_str())
-                .ok_or(QueryParameterNotAllowed)?;
-            if !param.fields.is_empty() {
-                let text = form_decode(value);
-                texts.push(SearchText {
-                    fields: &param.fields,
-                    needle: text.to_lowercase(),
-                    text,
-                });
+                .ok_or(QueryRefused::NotAllowed)?;
+            let text = form_decode(value);
+            let repeated = texts
+                .iter()
+                .any(|t| std::ptr::eq(t.fields, param.fields.as_slice()) && t.text == text);
+            if param.fields.is_empty() || text.is_empty() || repeated {
+                continue;
             }
+            if texts.len() == MAX_SEARCH_TEXTS {
+                return Err(QueryRefused::TooManySearchTexts);
+            }
+            let holds_token = crate::token::find_tokens(&text).next().is_some();
+            texts.push(SearchText {
+                fields: &param.fields,
+                needle: (!holds_token).then(|| text.to_lowercase()),
+                text,
+            });
         }
         Ok(texts)
     }
@@ -204,9 +228,13 @@ fn check_search_route(
                 .into(),
         );
     }
-    if !record.steps.contains(&Step::Each) {
+    // A hidden record is taken out of the list that holds it. Below a list
+    // entry (`$.results[*].customer`) or in nested lists (`$.groups[*].results[*]`)
+    // an emptied entry or group would stay and be counted.
+    let lists = record.steps.iter().filter(|s| **s == Step::Each).count();
+    if lists != 1 || record.steps.last() != Some(&Step::Each) {
         return Err(format!(
-            "search rules filter a list of records, but `record = {:?}` selects one",
+            "search rules filter the entries of one list, so `record` must end in its only `[*]` (e.g. \"$.results[*]\"), not {:?}",
             record.text
         ));
     }
@@ -253,7 +281,7 @@ mod tests {
         let r = rules(&[("q", &["name"]), ("limit", &[])]);
         let texts = r.admit(Some("q=De+Vries%C3%89&limit=5")).unwrap();
         assert_eq!(texts.len(), 1);
-        assert_eq!(texts[0].needle, "de vriesé");
+        assert_eq!(texts[0].needle.as_deref(), Some("de vriesé"));
         assert!(r.admit(None).unwrap().is_empty());
         assert!(r.admit(Some("limit=5&&")).unwrap().is_empty());
     }
@@ -261,13 +289,34 @@ mod tests {
     #[test]
     fn every_occurrence_of_a_search_parameter_must_match() {
         let r = rules(&[("q", &["name"])]);
-        let needles: Vec<String> = r
-            .admit(Some("q=a&q=B"))
-            .unwrap()
-            .into_iter()
-            .map(|t| t.needle)
-            .collect();
-        assert_eq!(needles, ["a", "b"]);
+        let needles = |query| -> Vec<Option<String>> {
+            let texts = r.admit(Some(query)).unwrap();
+            texts.into_iter().map(|t| t.needle).collect()
+        };
+        assert_eq!(needles("q=a&q=B"), [Some("a".into()), Some("b".into())]);
+        assert_eq!(
+            needles("q=a&q=&q=a&q=a"),
+            [Some("a".into())],
+            "repeats and empties"
+        );
+        let many: Vec<String> = (0..=MAX_SEARCH_TEXTS).map(|n| format!("q={n}")).collect();
+        let too_many = many.join("&");
+        assert_eq!(
+            r.admit(Some(&too_many)),
+            Err(QueryRefused::TooManySearchTexts)
+        );
+        let enough = many[1..].join("&");
+        assert_eq!(r.admit(Some(&enough)).unwrap().len(), MAX_SEARCH_TEXTS);
+    }
+
+    #[test]
+    fn text_holding_a_token_has_no_needle() {
+        let r = rules(&[("q", &["name"])]);
+        let token = format!("tok_k1_{}", "A".repeat(43));
+        for text in [token.clone(), format!("x+{token}")] {
+            let texts = r.admit(Some(&format!("q={text}"))).unwrap();
+            assert_eq!(texts[0].needle, None, "{text}");
+        }
     }
 
     #[test]
@@ -276,11 +325,11 @@ mod tests {
         for query in ["email=x", "q=a&Q=b", "%71%3D=a", "q[]=a", "=a"] {
             assert_eq!(
                 r.admit(Some(query)),
-                Err(QueryParameterNotAllowed),
+                Err(QueryRefused::NotAllowed),
                 "{query}"
             );
         }
         // The name is decoded as the upstream decodes it: `%71` is `q`.
-        assert_eq!(r.admit(Some("%71=a")).unwrap()[0].needle, "a");
+        assert_eq!(r.admit(Some("%71=a")).unwrap()[0].text, "a");
     }
 }

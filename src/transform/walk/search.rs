@@ -34,26 +34,28 @@ pub(super) fn shows_every(
     clear: &ClearValues,
 ) -> bool {
     searches.iter().zip(&clear.0).all(|(search, clear)| {
-        // An empty text matches everything and so tells nothing.
-        search.needle.is_empty()
-            || search.fields.iter().zip(clear).any(|(steps, clear)| {
-                let mut found = false;
-                visit(record, steps, &mut |shown| {
-                    found = found || shows(shown, search, clear);
-                });
-                found
-            })
+        search.fields.iter().zip(clear).any(|(steps, clear)| {
+            let mut found = false;
+            visit(record, steps, &mut |shown| {
+                found = found || shows(shown, search, clear);
+            });
+            found
+        })
     })
 }
 
-/// A clear value holds the text; a token must be the text. Masked, redacted or
-/// otherwise rewritten values never count: their shown characters (a token's
-/// letters, a mask's stars) say nothing about what the upstream matched.
+/// A value shown in the clear holds the text, or the walk shows the text, a
+/// token, in place of the upstream's value. Masked, redacted or otherwise
+/// rewritten values never count: their shown characters (a token's letters, a
+/// mask's stars) say nothing about what the upstream matched. Nor does a token
+/// the upstream itself wrote into a passed field: the upstream searched the
+/// token's value, not its text.
 fn shows(shown: &str, search: &SearchText<'_>, clear: &[String]) -> bool {
-    if shown.starts_with(TOKEN_PREFIX) && shown == search.text {
-        return true;
+    let in_clear = clear.iter().any(|c| c == shown);
+    match &search.needle {
+        Some(needle) => in_clear && shown.to_lowercase().contains(needle),
+        None => !in_clear && shown.starts_with(TOKEN_PREFIX) && shown == search.text,
     }
-    clear.iter().any(|c| c == shown) && shown.to_lowercase().contains(&search.needle)
 }
 
 /// Calls `f` with the text of each scalar at `steps` below `value`.
@@ -87,10 +89,11 @@ mod tests {
     /// Whether `shown` keeps a search for `text` in `fields`, the upstream having sent `sent`.
     fn kept(sent: &Value, shown: &Value, paths: &[&str], text: &str) -> bool {
         let fields: Vec<_> = paths.iter().map(|p| parse_path(p).unwrap()).collect();
+        let holds_token = text.contains("tok_");
         let search = [SearchText {
             fields: &fields,
             text: text.to_string(),
-            needle: text.to_lowercase(),
+            needle: (!holds_token).then(|| text.to_lowercase()),
         }];
         let clear = ClearValues::of(&Node::from_value(sent), &search);
         shows_every(&Node::from_value(shown), &search, &clear)
@@ -121,11 +124,24 @@ mod tests {
             "inside a token or a mask"
         );
         assert!(!kept(&sent, &shown, &fields, "d*"), "a mask's stars");
+        assert!(!kept(&sent, &shown, &fields, "[redacted]"), "a marker");
         assert!(!kept(&sent, &shown, &["name"], "4ht8"), "a field not named");
-        assert!(kept(&sent, &shown, &fields, ""), "empty text");
         assert!(
             !kept(&sent, &shown, &["devices"], "4ht8"),
             "a list is not text"
         );
+        assert!(
+            !kept(&sent, &shown, &fields, "x tok_k1_AbCnet"),
+            "more than the token"
+        );
+    }
+
+    #[test]
+    fn a_token_the_upstream_wrote_explains_nothing() {
+        // The upstream searched the token's value; a passed name that holds the
+        // token's text does not say it matched that.
+        let token = "tok_k1_AbCnet";
+        let sent = json!({"name": token, "devices": [{"tag": "7XK2M9Q"}]});
+        assert!(!kept(&sent, &sent, &["name", "devices[*].tag"], token));
     }
 }
