@@ -109,6 +109,17 @@ pub struct Route {
     pub query: Option<QueryRules>,
 }
 
+impl Route {
+    /// The request's search texts under this route's query rules; none when
+    /// the route has no `[route.query]` (any query is forwarded as sent).
+    pub fn search_texts(&self, query: Option<&str>) -> Result<Vec<SearchText<'_>>, QueryRefused> {
+        match &self.query {
+            Some(rules) => rules.admit(query),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 /// All loaded policies, routed.
 #[derive(Debug)]
 pub struct PolicySet {

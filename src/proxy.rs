@@ -78,10 +78,7 @@ async fn run(
         return unmatched(rt, &parts, body, &admitted, peer, log).await;
     };
     log.route = Some(route.template.as_str().to_string());
-    let search = match &route.query {
-        Some(rules) => rules.admit(parts.uri.query())?,
-        None => Vec::new(),
-    };
+    let search = route.search_texts(parts.uri.query())?;
     let now = chrono::Utc::now();
     let allow_pending = rt.config.tickets.allow_pending;
     let ticket = TicketContext::resolve(

@@ -91,12 +91,7 @@ impl ProxyError {
             AuthorityMismatch => (StatusCode::BAD_REQUEST, "authority-mismatch"),
             RouteNotFound => (StatusCode::NOT_FOUND, "route-not-found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
-            QueryRefused(crate::policy::QueryRefused::NotAllowed) => {
-                (StatusCode::BAD_REQUEST, "query-parameter-not-allowed")
-            }
-            QueryRefused(crate::policy::QueryRefused::TooManySearchTexts) => {
-                (StatusCode::BAD_REQUEST, "too-many-search-texts")
-            }
+            QueryRefused(e) => (StatusCode::BAD_REQUEST, e.code()),
             TokenRefused(e) => (StatusCode::FORBIDDEN, e.code()),
             RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request-too-large"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),

@@ -7,6 +7,13 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
+/// One query-string component decoded as an HTML form encodes it: `+` is a
+/// space, then percent-escapes. Bytes, so each caller decides what invalid
+/// UTF-8 means to it.
+pub fn form_decoded(component: &str) -> Vec<u8> {
+    percent_decode_str(&component.replace('+', " ")).collect()
+}
+
 /// Why a request path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathRejected {

@@ -108,6 +108,33 @@ impl Outcome {
     pub fn budget_exceeded(&self) -> bool {
         self.denials.contains(&DenyReason::BudgetExceeded)
     }
+
+    /// Where the outcome stands now, for [`Outcome::rewind`].
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            disclosures: self.disclosures.len(),
+            customers: self.customers.len(),
+            denials: self.denials.clone(),
+            counts: self.counts,
+        }
+    }
+
+    /// Forgets everything since `at`, as if that part of the walk never ran.
+    fn rewind(&mut self, at: Checkpoint) {
+        self.disclosures.truncate(at.disclosures);
+        self.customers.truncate(at.customers);
+        self.denials = at.denials;
+        self.counts = at.counts;
+    }
+}
+
+/// An [`Outcome`] as it stood: disclosures and customers are only ever
+/// appended, so their lengths suffice.
+struct Checkpoint {
+    disclosures: usize,
+    customers: usize,
+    denials: BTreeSet<DenyReason>,
+    counts: ActionCounts,
 }
 
 /// Rewrites `doc` in place under `route` for the request `judge` describes.

@@ -80,6 +80,16 @@ pub enum QueryRefused {
     TooManySearchTexts,
 }
 
+impl QueryRefused {
+    /// Stable code for the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryRefused::NotAllowed => "query-parameter-not-allowed",
+            QueryRefused::TooManySearchTexts => "too-many-search-texts",
+        }
+    }
+}
+
 /// Search text from the request that each result must visibly contain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchText<'r> {
@@ -249,13 +259,10 @@ fn check_search_route(
     Ok(())
 }
 
-/// Decodes a query component as an HTML form sends it (`+` is a space), as the
-/// upstream reads it; bytes that are not UTF-8 become U+FFFD and so match nothing real.
+/// A query component as the upstream reads it; bytes that are not UTF-8
+/// become U+FFFD and so match nothing real.
 fn form_decode(component: &str) -> String {
-    let spaced = component.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
+    String::from_utf8_lossy(&crate::route::form_decoded(component)).into_owned()
 }
 
 #[cfg(test)]

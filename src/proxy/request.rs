@@ -88,9 +88,7 @@ pub fn detokenize_query(
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         // Decoded as the upstream reads a form (`+` is a space), so a value
         // rewritten around a token keeps its spaces as spaces.
-        let spaced = value.replace('+', " ");
-        let decoded = percent_encoding::percent_decode_str(&spaced)
-            .decode_utf8()
+        let decoded = String::from_utf8(crate::route::form_decoded(value))
             .map_err(|_| ProxyError::RequestBodyInvalid)?;
         match vault.detokenize_text(holder, &decoded)? {
             Some(clear) => {

@@ -108,21 +108,13 @@ impl<'a> Walker<'a> {
             return true;
         }
         let clear = search::ClearValues::of(record, searches);
-        let before = (
-            self.out.disclosures.len(),
-            self.out.customers.len(),
-            self.out.denials.clone(),
-            self.out.counts,
-        );
+        let before = self.out.checkpoint();
         let state = self.judge_record(record);
         if search::shows_every(record, searches, &clear) && self.spend_budget(&state) {
             return true;
         }
         // Not shown: not disclosed, and nothing about it (a denial, a count) tells it was there.
-        self.out.disclosures.truncate(before.0);
-        self.out.customers.truncate(before.1);
-        self.out.denials = before.2;
-        self.out.counts = before.3;
+        self.out.rewind(before);
         self.out.counts.hidden += 1;
         false
     }

@@ -63,8 +63,8 @@ impl SearchParams {
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = value.replace('+', " ");
-            let value = percent_decode_str(&value).decode_utf8_lossy();
+            let value = crate::route::form_decoded(value);
+            let value = String::from_utf8_lossy(&value);
             match key {
                 "q" => params.q = value.into_owned(),
                 "limit" => {

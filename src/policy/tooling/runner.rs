@@ -183,10 +183,9 @@ impl Runner<'_> {
             Ok(ticket) => ticket,
             Err(e) => return vec![e],
         };
-        let search = match route.query.as_ref().map(|q| q.admit(case.query.as_deref())) {
-            None => Vec::new(),
-            Some(Ok(search)) => search,
-            Some(Err(e)) => return vec![format!("{e}: the request would be refused (400)")],
+        let search = match route.search_texts(case.query.as_deref()) {
+            Ok(search) => search,
+            Err(e) => return vec![format!("{e}: the request would be refused (400)")],
         };
         let transformed = self.transform(case, route, &params, &search, &ticket, now);
         compare(case, &transformed)
