@@ -134,7 +134,7 @@ impl<'a> Walker<'a> {
     /// A search result's disclosures were only checked against the budget
     /// while it might yet be hidden; it is kept, so they count now. Another
     /// request may have spent the budget meanwhile: then it is hidden after all.
-    fn spend_budget(&mut self, state: &RecordState<'_>) -> bool {
+    fn spend_budget(&self, state: &RecordState<'_>) -> bool {
         let (Some(budgets), Some(ticket), Some(customer), Some(true)) = (
             self.judge.budgets,
             self.judge.ticket.ticket_id(),
