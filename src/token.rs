@@ -45,7 +45,9 @@ pub const TOKEN_PATTERN: &str = r"(?-u:\b)tok_[a-z0-9]{1,8}_[A-Za-z0-9_-]{43,}";
 pub const UNTOKENIZABLE: &str = "[untokenizable]";
 
 /// Who may turn a token back into its value; set per policy rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenScope {
     /// Only the agent it was issued to (and only within that agent's vendor).

@@ -4,14 +4,17 @@
 //! - `walk/record.rs`: what is known about one record (customer, own values) and leaf visits.
 //! - `walk/detect.rs`: detectors over text about to leave in the clear.
 //! - `walk/search.rs`: whether a judged search result shows the search text.
+//! - `walk/issued.rs`: tokens already issued in this response, sealed once.
 
 mod detect;
+mod issued;
 mod record;
 mod search;
 
 use std::fmt::Write;
 use std::sync::Arc;
 
+use self::issued::IssuedTokens;
 use self::record::{for_each_leaf, RecordState};
 use super::conceal::{generalize, mask, scalar_text, text};
 use super::doc::Node;
@@ -34,6 +37,8 @@ pub(super) struct Walker<'a> {
     /// The value being scanned was itself just disclosed: a detector match spanning all
     /// of it is the same disclosure, not a second one.
     scanning_disclosed: bool,
+    /// Tokens issued so far, so a repeated value is sealed once.
+    issued: IssuedTokens<'a>,
 }
 
 /// Member names that could be confused with path syntax never match a rule.
@@ -49,6 +54,7 @@ impl<'a> Walker<'a> {
             out: Outcome::default(),
             path: String::with_capacity(64),
             scanning_disclosed: false,
+            issued: IssuedTokens::default(),
         }
     }
 
@@ -304,7 +310,7 @@ impl<'a> Walker<'a> {
         &mut self,
         value: &mut Node<'n>,
         action: &Action,
-        class: &str,
+        class: &'a str,
         scope: TokenScope,
     ) -> bool {
         let counts = &mut self.out.counts;
@@ -344,10 +350,11 @@ impl<'a> Walker<'a> {
         true
     }
 
-    fn tokenize(&self, scope: TokenScope, class: &str, text: &str) -> String {
-        self.judge
-            .vault
-            .tokenize(&self.judge.holder, scope, class, text)
+    fn tokenize(&mut self, scope: TokenScope, class: &'a str, text: &str) -> String {
+        let judge = self.judge;
+        self.issued.get_or_seal(scope, class, text, || {
+            judge.vault.tokenize(&judge.holder, scope, class, text)
+        })
     }
 }
 
