@@ -5,78 +5,23 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use support::{bearer, Behaviour, Client, Recorder};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn keyhole serve")
-}
-
-async fn wait_ready(client: &Client, url: &str, auth: &str) {
-    for _ in 0..200 {
-        if client
-            .try_send(http::Method::GET, url, &[("authorization", auth)], "")
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("keyhole serve did not come up");
-}
+use support::process::{wait_ready, ServedDemo};
+use support::Client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_acknowledged_disclosure() {
-    let dir = tempfile::tempdir().unwrap();
-    let recorder_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = free_port();
-    let files = keyhole::demo::setup::prepare(
-        dir.path(),
-        20,
-        port,
-        recorder_listener.local_addr().unwrap().port(),
-    )
-    .unwrap();
-    let data = keyhole::demo::setup::load_data(&files.data).unwrap();
-    let credential = std::fs::read_to_string(&files.upstream_credential).unwrap();
-    let api = support::upstream::start_sample_api(data, credential.trim().to_string()).await;
-    let _recorder = Recorder::start(recorder_listener, Behaviour::Forward, api);
-    let config = keyhole::config::Config::load(&files.config).unwrap();
-    let tickets: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&files.tickets).unwrap()).unwrap();
-    let customer = tickets[0]["customer_id"].as_str().unwrap().to_string();
-    let token = keyhole::authenticate::mint(
-        &config.auth,
-        "alice",
-        "northwind-support",
-        Duration::from_secs(600),
-    )
-    .unwrap();
-    let auth = bearer(&token);
-    let url = format!("https://127.0.0.1:{port}/customers/{customer}");
+    let demo = ServedDemo::prepare(20).await;
+    let (files, config) = (&demo.files, &demo.config);
+    let auth = demo.bearer("alice", "northwind-support");
+    let url = demo.record_url();
     let received = Arc::new(Mutex::new(BTreeSet::new()));
 
     for round in 0..3 {
-        let mut child = spawn(&files.config);
+        let mut child = demo.spawn(None);
         let probe = Client::new(&files.ca_cert, false);
         wait_ready(&probe, &url, &auth).await;
         let mut workers = Vec::new();
@@ -133,7 +78,7 @@ async fn sigkill_under_load_loses_no_acknowledged_disclosure() {
         "the load produced disclosures"
     );
     // After the last kill the gateway restarts on the same ledger and the chain continues.
-    let mut child = spawn(&files.config);
+    let mut child = demo.spawn(None);
     wait_ready(&Client::new(&files.ca_cert, false), &url, &auth).await;
     child.kill().unwrap();
     child.wait().unwrap();

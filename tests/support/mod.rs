@@ -5,6 +5,8 @@
 
 pub mod client;
 pub mod oracle;
+#[cfg(target_os = "linux")]
+pub mod process;
 pub mod upstream;
 
 use std::net::SocketAddr;
