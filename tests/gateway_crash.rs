@@ -17,11 +17,11 @@ async fn sigkill_under_load_loses_no_acknowledged_disclosure() {
     let demo = ServedDemo::prepare(20).await;
     let (files, config) = (&demo.files, &demo.config);
     let auth = demo.bearer("alice", "northwind-support");
-    let url = demo.record_url();
     let received = Arc::new(Mutex::new(BTreeSet::new()));
 
     for round in 0..3 {
-        let mut child = demo.spawn(None);
+        let mut serving = demo.spawn(None);
+        let url = demo.record_url(serving.port);
         let probe = Client::new(&files.ca_cert, false);
         wait_ready(&probe, &url, &auth).await;
         let mut workers = Vec::new();
@@ -48,8 +48,8 @@ async fn sigkill_under_load_loses_no_acknowledged_disclosure() {
         }
         let delay = rand::rng().random_range(200..700);
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
+        serving.child.kill().expect("SIGKILL");
+        serving.child.wait().unwrap();
         for w in workers {
             let _ = w.await;
         }
@@ -78,9 +78,10 @@ async fn sigkill_under_load_loses_no_acknowledged_disclosure() {
         "the load produced disclosures"
     );
     // After the last kill the gateway restarts on the same ledger and the chain continues.
-    let mut child = demo.spawn(None);
+    let mut serving = demo.spawn(None);
+    let url = demo.record_url(serving.port);
     wait_ready(&Client::new(&files.ca_cert, false), &url, &auth).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    serving.child.kill().unwrap();
+    serving.child.wait().unwrap();
     keyhole::audit::verify(&config.ledger.dir).expect("chain verifies after restart");
 }

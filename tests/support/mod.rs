@@ -118,13 +118,7 @@ impl TestEnv {
 
     /// A token for `agent` of `vendor`, signed by the demo key.
     pub fn token(&self, agent: &str, vendor: &str) -> String {
-        keyhole::authenticate::mint(
-            &self.config.auth,
-            agent,
-            vendor,
-            std::time::Duration::from_secs(3600),
-        )
-        .expect("mint")
+        agent_token(&self.config, agent, vendor)
     }
 
     /// Alice's token (vendor northwind-support).
@@ -167,15 +161,7 @@ impl TestEnv {
 
     /// The customer a demo ticket is about.
     pub fn ticket_customer(&self, ticket: &str) -> &keyhole::demo::data::Customer {
-        let tickets: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&self.files.tickets).expect("tickets"))
-                .expect("json");
-        let id = tickets
-            .as_array()
-            .and_then(|list| list.iter().find(|t| t["id"] == ticket))
-            .and_then(|t| t["customer_id"].as_str())
-            .expect("ticket in demo file")
-            .to_string();
+        let id = ticket_customer_id(&self.files, ticket);
         self.data.customer(&id).expect("customer")
     }
 
@@ -202,4 +188,28 @@ impl TestEnv {
 /// Bearer header value.
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
+}
+
+/// A JWT for `agent` of `vendor`, signed by the demo key, valid for an hour.
+pub fn agent_token(config: &Config, agent: &str, vendor: &str) -> String {
+    keyhole::authenticate::mint(
+        &config.auth,
+        agent,
+        vendor,
+        std::time::Duration::from_secs(3600),
+    )
+    .expect("mint")
+}
+
+/// The id of the customer a demo ticket is about, from the tickets file.
+pub fn ticket_customer_id(files: &DemoFiles, ticket: &str) -> String {
+    let tickets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.tickets).expect("tickets"))
+            .expect("json");
+    tickets
+        .as_array()
+        .and_then(|list| list.iter().find(|t| t["id"] == ticket))
+        .and_then(|t| t["customer_id"].as_str())
+        .expect("ticket in demo file")
+        .to_string()
 }
