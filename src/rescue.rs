@@ -101,6 +101,7 @@ impl ProxyError {
                 (StatusCode::BAD_GATEWAY, "upstream-unreachable")
             }
             Upstream(UpstreamError::Truncated) => (StatusCode::BAD_GATEWAY, "upstream-truncated"),
+            Upstream(UpstreamError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "upstream-busy"),
             UnsafeResponse(u) => (StatusCode::BAD_GATEWAY, u.code()),
             UpstreamStatus(s) if s.is_client_error() => (*s, "upstream-status"),
             UpstreamStatus(_) => (StatusCode::BAD_GATEWAY, "upstream-status"),

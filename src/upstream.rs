@@ -1,4 +1,4 @@
-//! The customer API Keyhole fronts: a pooled hyper client, and the header
+//! The customer API Keyhole fronts: a bounded connection pool, and the header
 //! hygiene that decides what of an agent's request the upstream may see.
 //!
 //! Request headers are forwarded by allowlist, never by denylist: the agent's
@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Response, Uri};
+use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use crate::config::Invalid;
+
+mod connect;
+mod pool;
+
+pub use connect::UpstreamHostInvalid;
 
 /// `[upstream]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +35,10 @@ pub struct UpstreamConfig {
     pub response_timeout_ms: u64,
     /// Idle pooled connections are closed after this long.
     pub pool_idle_timeout_ms: u64,
+    /// Most connections open to the upstream at once; requests beyond wait for one.
+    pub max_connections: usize,
+    /// Longest wait for a free connection before 503 `upstream-busy`.
+    pub queue_timeout_ms: u64,
     /// Keyhole's own service credentials and other fixed headers sent upstream.
     pub headers: BTreeMap<String, String>,
 }
@@ -45,6 +51,8 @@ impl Default for UpstreamConfig {
             connect_timeout_ms: 2_000,
             response_timeout_ms: 10_000,
             pool_idle_timeout_ms: 60_000,
+            max_connections: 256,
+            queue_timeout_ms: 2_000,
             headers: BTreeMap::new(),
         }
     }
@@ -82,12 +90,25 @@ impl UpstreamConfig {
                 Invalid::new(format!("upstream.headers.{name}"), "invalid header value")
             })?;
         }
-        if self.connect_timeout_ms == 0 || self.response_timeout_ms == 0 {
+        if self.connect_timeout_ms == 0
+            || self.response_timeout_ms == 0
+            || self.queue_timeout_ms == 0
+        {
             return Err(Invalid::new("upstream", "timeouts must be positive"));
+        }
+        if !(1..=MAX_CONNECTIONS_LIMIT).contains(&self.max_connections) {
+            return Err(Invalid::new(
+                "upstream.max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS_LIMIT}"),
+            ));
         }
         Ok(())
     }
 }
+
+/// Far more connections than one customer API should get from one gateway;
+/// also keeps the semaphore well inside its own limit.
+const MAX_CONNECTIONS_LIMIT: usize = 65_536;
 
 /// Why the upstream gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +122,9 @@ pub enum UpstreamError {
     /// The response body was cut short.
     #[error("upstream body was truncated")]
     Truncated,
+    /// Every upstream connection stayed busy until the deadline; the request was not sent.
+    #[error("all upstream connections busy")]
+    Busy,
 }
 
 /// Agent request headers the upstream may see; everything else is dropped.
@@ -123,15 +147,20 @@ pub struct Forwarding<'a> {
     pub vendor: &'a str,
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// The pooled client and the upstream's base.
+/// The connection pool and what every upstream request carries.
 pub struct Upstream {
-    client: HttpsClient,
-    base: String,
+    /// Connections to the upstream.
+    pool: pool::Pool,
+    /// The URL's path prefix, without a trailing `/`, put before every target.
+    prefix: String,
+    /// The `Host` header.
     authority: HeaderValue,
+    /// Configured headers sent on every request.
     fixed: HeaderMap,
+    /// Time allowed for a whole exchange, waiting for a connection included.
     response_timeout: Duration,
+    /// Longest wait for a free connection.
+    queue_timeout: Duration,
 }
 
 /// Why the upstream client could not be built.
@@ -145,6 +174,9 @@ pub enum UpstreamSetupError {
         /// Why.
         reason: String,
     },
+    /// The URL names no host a connection can be made to.
+    #[error(transparent)]
+    Host(#[from] UpstreamHostInvalid),
 }
 
 impl Upstream {
@@ -156,20 +188,14 @@ impl Upstream {
                 reason,
             }
         })?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms)));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_millis(cfg.pool_idle_timeout_ms))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        let uri: Uri = cfg.url.parse().unwrap_or_default();
+        let uri: Uri = cfg.url.parse().map_err(|_| UpstreamHostInvalid)?;
+        let connector =
+            connect::Connector::new(&uri, tls, Duration::from_millis(cfg.connect_timeout_ms))?;
+        let pool = pool::Pool::new(
+            connector,
+            cfg.max_connections,
+            Duration::from_millis(cfg.pool_idle_timeout_ms),
+        );
         let authority = uri
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
@@ -184,11 +210,12 @@ impl Upstream {
             }
         }
         Ok(Upstream {
-            client,
-            base: cfg.url.trim_end_matches('/').to_string(),
+            pool,
+            prefix: uri.path().trim_end_matches('/').to_string(),
             authority,
             fixed,
             response_timeout: Duration::from_millis(cfg.response_timeout_ms),
+            queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
         })
     }
 
@@ -201,7 +228,7 @@ impl Upstream {
         facts: &Forwarding<'_>,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, UpstreamError> {
-        let uri: Uri = format!("{}{}", self.base, path_and_query)
+        let uri: Uri = format!("{}{}", self.prefix, path_and_query)
             .parse()
             .map_err(|_| UpstreamError::Unreachable)?;
         let mut req = Request::builder().method(method).uri(uri);
@@ -247,16 +274,19 @@ impl Upstream {
         req: Request<Full<Bytes>>,
         limit: usize,
     ) -> Result<(http::response::Parts, Option<Bytes>), UpstreamError> {
+        let now = tokio::time::Instant::now();
+        let deadline = now + self.response_timeout;
+        let queue_until = deadline.min(now + self.queue_timeout);
         let exchange = async {
-            let resp: Response<hyper::body::Incoming> = self
-                .client
-                .request(req)
-                .await
-                .map_err(|_| UpstreamError::Unreachable)?;
+            let (resp, lease) = self.pool.send(req, queue_until).await?;
             let (parts, body) = resp.into_parts();
             let limited = http_body_util::Limited::new(body, limit);
             match http_body_util::BodyExt::collect(limited).await {
-                Ok(collected) => Ok((parts, Some(collected.to_bytes()))),
+                Ok(collected) => {
+                    lease.keep();
+                    Ok((parts, Some(collected.to_bytes())))
+                }
+                // The rest of the body is never read, so the lease closes the connection.
                 Err(e)
                     if e.downcast_ref::<http_body_util::LengthLimitError>()
                         .is_some() =>
@@ -266,20 +296,93 @@ impl Upstream {
                 Err(_) => Err(UpstreamError::Truncated),
             }
         };
-        tokio::time::timeout(self.response_timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| UpstreamError::Timeout)?
     }
 
     /// A cheap reachability probe for `/readyz`: can a TCP/TLS connection and a request complete?
     pub async fn probe(&self) -> bool {
-        let Ok(req) = Request::get(format!("{}/", self.base)).body(Full::new(Bytes::new())) else {
+        let req = Request::get(format!("{}/", self.prefix))
+            .header(http::header::HOST, self.authority.clone())
+            .body(Full::new(Bytes::new()));
+        let Ok(req) = req else {
             return false;
         };
-        let probe = self.client.request(req);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let exchange = async {
+            let (resp, lease) = self.pool.send(req, deadline).await?;
+            let collected = http_body_util::Limited::new(resp.into_body(), PROBE_BODY_LIMIT);
+            if http_body_util::BodyExt::collect(collected).await.is_ok() {
+                lease.keep();
+            }
+            Ok::<(), UpstreamError>(())
+        };
         matches!(
-            tokio::time::timeout(Duration::from_secs(2), probe).await,
-            Ok(Ok(_))
+            tokio::time::timeout_at(deadline, exchange).await,
+            Ok(Ok(()))
         )
+    }
+}
+
+/// A probe reads at most this much of the answer before giving its connection up.
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Spoil = fn(&mut UpstreamConfig);
+
+    fn valid() -> UpstreamConfig {
+        UpstreamConfig {
+            url: "https://api.example:8443/v2/".into(),
+            ..UpstreamConfig::default()
+        }
+    }
+
+    #[test]
+    fn validate_names_the_key_it_rejects() {
+        let cases: [(&str, Spoil); 8] = [
+            ("upstream.url", |c| c.url = "ftp://api.example".into()),
+            ("upstream.url", |c| c.url = "http:///nohost".into()),
+            ("upstream.url", |c| c.url = "http://api.example/?q=1".into()),
+            ("upstream.headers.bad name", |c| {
+                c.headers.insert("bad name".into(), "v".into());
+            }),
+            ("upstream", |c| c.connect_timeout_ms = 0),
+            ("upstream", |c| c.queue_timeout_ms = 0),
+            ("upstream.max_connections", |c| c.max_connections = 0),
+            ("upstream.max_connections", |c| c.max_connections = 1 << 20),
+        ];
+        assert!(valid().validate().is_ok());
+        for (key, spoil) in cases {
+            let mut cfg = valid();
+            spoil(&mut cfg);
+            let err = cfg.validate().expect_err(key);
+            assert!(format!("{err}").contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn requests_keep_the_url_path_prefix_and_name_the_host() {
+        let upstream = Upstream::new(&valid()).expect("builds");
+        let facts = Forwarding {
+            request_id: "r-1",
+            client_ip: "127.0.0.1",
+            agent: "alice",
+            vendor: "northwind",
+        };
+        let req = upstream
+            .request(
+                Method::GET,
+                "/customers/C-1?x=1",
+                &HeaderMap::new(),
+                &facts,
+                Bytes::new(),
+            )
+            .expect("request");
+        assert_eq!(req.uri(), "/v2/customers/C-1?x=1");
+        assert_eq!(req.headers()[http::header::HOST], "api.example:8443");
     }
 }
