@@ -37,6 +37,7 @@ mod lines;
 mod manifest;
 pub mod read;
 pub mod record;
+mod relay;
 mod scan;
 mod sched;
 mod segment;
@@ -168,7 +169,8 @@ impl Ledger {
         faults: Arc<Faults>,
     ) -> Result<Ledger, LedgerError> {
         let cfg = cfg.clone();
-        let task = tokio::task::spawn_blocking(move || prepare(&cfg, faults));
+        let relay = relay::Relay::start();
+        let task = tokio::task::spawn_blocking(move || prepare(&cfg, faults, relay));
         let (writer, tx, key, healthy, dir, interval, stats) = task
             .await
             .map_err(|e| LedgerError::io("open", Path::new("."), std::io::Error::other(e)))??;
@@ -278,7 +280,11 @@ type Prepared = (
 );
 
 /// The blocking part of opening: key, directory, manifest, tail recovery.
-fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerError> {
+fn prepare(
+    cfg: &LedgerConfig,
+    faults: Arc<Faults>,
+    relay: relay::Relay,
+) -> Result<Prepared, LedgerError> {
     let key = LedgerKey::load(&cfg.key_file)?;
     segment::create_dir(&cfg.dir).map_err(|e| LedgerError::io("create", &cfg.dir, e))?;
     manifest::claim(&cfg.dir, &cfg.key_file, &key)?;
@@ -312,8 +318,8 @@ fn prepare(cfg: &LedgerConfig, faults: Arc<Faults>) -> Result<Prepared, LedgerEr
         checkpoints,
     };
     let interval = Duration::from_secs(cfg.checkpoint_interval_secs);
-    let writer =
-        Writer::new(parts).map_err(|e| LedgerError::io("start sync threads for", &cfg.dir, e))?;
+    let writer = Writer::new(parts, relay)
+        .map_err(|e| LedgerError::io("start sync threads for", &cfg.dir, e))?;
     Ok((writer, tx, key, healthy, cfg.dir.clone(), interval, stats))
 }
 

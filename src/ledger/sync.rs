@@ -22,6 +22,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::faults::Faults;
+use super::relay::{Durable, Relay};
 use super::scan::Head;
 use super::stats::Stats;
 use super::writer::Command;
@@ -72,6 +73,8 @@ struct Shared {
     /// Wakes the writer to start recovery after a failed fsync.
     wake: mpsc::WeakSender<Command>,
     stats: Arc<Stats>,
+    /// Answers durable appenders inside their runtime.
+    relay: Relay,
 }
 
 impl Shared {
@@ -100,6 +103,7 @@ impl Syncers {
         faults: Arc<Faults>,
         wake: mpsc::WeakSender<Command>,
         stats: Arc<Stats>,
+        relay: Relay,
         head: Head,
         len: u64,
     ) -> io::Result<Syncers> {
@@ -123,6 +127,7 @@ impl Syncers {
             faults,
             wake,
             stats,
+            relay,
         });
         let mut syncers = Syncers {
             shared,
@@ -257,7 +262,14 @@ fn sync_loop(shared: &Shared, index: usize) {
         state.in_flight -= 1;
         let failed = result.is_err();
         match result {
-            Ok(()) if !state.failed => acknowledge(&mut state, target),
+            Ok(()) if !state.failed => {
+                let durable = acknowledge(&mut state, target);
+                if !durable.is_empty() {
+                    drop(state);
+                    shared.relay.deliver(durable);
+                    state = shared.lock();
+                }
+            }
             Ok(()) => {}
             Err(e) => {
                 if !state.failed {
@@ -275,20 +287,25 @@ fn sync_loop(shared: &Shared, index: usize) {
     }
 }
 
-/// Everything written before an fsync that succeeded is durable: answer it.
-fn acknowledge(state: &mut State, covered: u64) {
+/// Everything written before an fsync that succeeded is durable: returns
+/// its appenders, to be answered.
+fn acknowledge(state: &mut State, covered: u64) -> Durable {
     state.durable = state.durable.max(covered);
+    let mut durable = Vec::new();
     while let Some(batch) = state.batches.front() {
         if batch.end > state.durable {
             break;
         }
         if let Some(batch) = state.batches.pop_front() {
             state.durable_head = batch.head;
-            for (seq, reply) in batch.replies {
-                let _ = reply.send(Ok(seq));
+            if durable.is_empty() {
+                durable = batch.replies;
+            } else {
+                durable.extend(batch.replies);
             }
         }
     }
+    durable
 }
 
 /// The writer may be idle waiting for commands; recovery must not wait for one.

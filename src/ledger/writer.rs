@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use super::checkpoint;
 use super::faults::Faults;
 use super::record;
+use super::relay::Relay;
 use super::scan::Head;
 use super::segment::{self, SegmentFile};
 use super::stats::Stats;
@@ -95,7 +96,8 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(parts: Parts) -> io::Result<Self> {
+    /// Starts the sync threads; `relay` answers appenders once their batch is durable.
+    pub(crate) fn new(parts: Parts, relay: Relay) -> io::Result<Self> {
         let head = parts.tail.head;
         let len = parts.tail.segment.as_ref().map_or(0, |(_, len)| *len);
         let syncers = Syncers::start(
@@ -103,6 +105,7 @@ impl Writer {
             parts.faults.clone(),
             parts.wake.clone(),
             parts.stats.clone(),
+            relay,
             head,
             len,
         )?;
