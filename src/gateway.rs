@@ -39,8 +39,8 @@ pub struct Runtime {
     pub auth: Authenticator,
     /// Token keys.
     pub vault: TokenVault,
-    /// The upstream client.
-    pub upstream: Upstream,
+    /// The upstream connection pool (kept across reloads that leave it unchanged).
+    pub upstream: Arc<Upstream>,
     /// The agent-facing TLS configuration.
     pub tls: Arc<rustls::ServerConfig>,
 }
@@ -85,13 +85,31 @@ pub enum StartError {
 impl Runtime {
     /// Builds the runtime from a validated config, loading every file it names.
     pub fn build(config: Config) -> Result<Runtime, StartError> {
+        Self::build_keeping(config, None)
+    }
+
+    /// Builds the runtime for a reload: `previous`'s upstream pool is kept
+    /// when the upstream settings are unchanged, so a policy edit neither
+    /// drops warm connections nor lets two pools exceed `max_connections` together.
+    pub fn rebuild(config: Config, previous: &Runtime) -> Result<Runtime, StartError> {
+        let keep = previous.upstream.serves(&config.upstream);
+        Self::build_keeping(config, keep.then(|| previous.upstream.clone()))
+    }
+
+    fn build_keeping(
+        config: Config,
+        upstream: Option<Arc<Upstream>>,
+    ) -> Result<Runtime, StartError> {
         let policies = config.load_policies()?;
         let auth = Authenticator::from_config(&config.auth)?;
         let vault = TokenVault::load(&config.tokens)?;
         if let (false, Some(route)) = (vault.can_tokenize(), policies.first_tokenizing_route()) {
             return Err(StartError::TokensRequired(route.to_string()));
         }
-        let upstream = Upstream::new(&config.upstream)?;
+        let upstream = match upstream {
+            Some(kept) => kept,
+            None => Arc::new(Upstream::new(&config.upstream)?),
+        };
         let listen = &config.listen;
         let tls =
             accept::tls::server_config(&listen.cert, &listen.key, listen.client_ca.as_deref())?;
@@ -160,7 +178,7 @@ impl Gateway {
         // Against the config the process started with, so every reload keeps
         // saying so until the restart happens.
         let needs_restart = self.started.restart_only_changes(&config);
-        let runtime = Runtime::build(config)?;
+        let runtime = Runtime::rebuild(config, &self.runtime())?;
         self.replace_runtime(runtime);
         if needs_restart.is_empty() {
             tracing::info!(config = %path.display(), "configuration reloaded");

@@ -22,7 +22,7 @@ mod pool;
 pub use connect::UpstreamHostInvalid;
 
 /// `[upstream]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Base URL of the customer API, `http://` or `https://`.
@@ -76,8 +76,15 @@ impl UpstreamConfig {
             Some("http" | "https") => {}
             _ => return Err(Invalid::new("upstream.url", "must be http:// or https://")),
         }
-        if uri.authority().is_none() {
+        let Some(authority) = uri.authority() else {
             return Err(Invalid::new("upstream.url", "has no host"));
+        };
+        if authority.as_str().contains('@') {
+            // It would go out as the Host header; credentials belong in [upstream.headers].
+            return Err(Invalid::new(
+                "upstream.url",
+                "must not carry user info; put credentials in [upstream.headers]",
+            ));
         }
         if uri.query().is_some() {
             return Err(Invalid::new("upstream.url", "must not have a query"));
@@ -127,6 +134,10 @@ pub enum UpstreamError {
     Busy,
 }
 
+fn ca_bytes(cfg: &UpstreamConfig) -> Option<Vec<u8>> {
+    cfg.ca.as_ref().and_then(|path| std::fs::read(path).ok())
+}
+
 /// Agent request headers the upstream may see; everything else is dropped.
 const FORWARDED: [HeaderName; 4] = [
     http::header::ACCEPT,
@@ -161,6 +172,9 @@ pub struct Upstream {
     response_timeout: Duration,
     /// Longest wait for a free connection.
     queue_timeout: Duration,
+    /// The settings it was built from, and the CA bundle's bytes then: a
+    /// reload that changes neither keeps this pool and its warm connections.
+    built_from: (UpstreamConfig, Option<Vec<u8>>),
 }
 
 /// Why the upstream client could not be built.
@@ -195,6 +209,8 @@ impl Upstream {
             connector,
             cfg.max_connections,
             Duration::from_millis(cfg.pool_idle_timeout_ms),
+            // A kept connection still writing its request gets as long as a connect.
+            Duration::from_millis(cfg.connect_timeout_ms),
         );
         let authority = uri
             .authority()
@@ -216,7 +232,14 @@ impl Upstream {
             fixed,
             response_timeout: Duration::from_millis(cfg.response_timeout_ms),
             queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
+            built_from: (cfg.clone(), ca_bytes(cfg)),
         })
+    }
+
+    /// Whether `cfg` (and the CA bundle it names, as it reads now) is what
+    /// this pool was built from, so a reload may keep it.
+    pub fn serves(&self, cfg: &UpstreamConfig) -> bool {
+        self.built_from.0 == *cfg && self.built_from.1 == ca_bytes(cfg)
     }
 
     /// Builds the upstream request from the canonical path and the allowlisted headers.
@@ -301,7 +324,9 @@ impl Upstream {
             .map_err(|_| UpstreamError::Timeout)?
     }
 
-    /// A cheap reachability probe for `/readyz`: can a TCP/TLS connection and a request complete?
+    /// A cheap reachability probe for `/readyz`: can a TCP/TLS connection
+    /// and a request complete? It dials a connection of its own, so a pool
+    /// saturated by traffic neither delays it nor makes it fail.
     pub async fn probe(&self) -> bool {
         let req = Request::get(format!("{}/", self.prefix))
             .header(http::header::HOST, self.authority.clone())
@@ -309,24 +334,12 @@ impl Upstream {
         let Ok(req) = req else {
             return false;
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        let exchange = async {
-            let (resp, lease) = self.pool.send(req, deadline).await?;
-            let collected = http_body_util::Limited::new(resp.into_body(), PROBE_BODY_LIMIT);
-            if http_body_util::BodyExt::collect(collected).await.is_ok() {
-                lease.keep();
-            }
-            Ok::<(), UpstreamError>(())
-        };
         matches!(
-            tokio::time::timeout_at(deadline, exchange).await,
-            Ok(Ok(()))
+            tokio::time::timeout(Duration::from_secs(2), self.pool.send_alone(req)).await,
+            Ok(Ok(_))
         )
     }
 }
-
-/// A probe reads at most this much of the answer before giving its connection up.
-const PROBE_BODY_LIMIT: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -343,8 +356,11 @@ mod tests {
 
     #[test]
     fn validate_names_the_key_it_rejects() {
-        let cases: [(&str, Spoil); 8] = [
+        let cases: [(&str, Spoil); 9] = [
             ("upstream.url", |c| c.url = "ftp://api.example".into()),
+            ("upstream.url", |c| {
+                c.url = "https://u:secret@api.example".into()
+            }),
             ("upstream.url", |c| c.url = "http:///nohost".into()),
             ("upstream.url", |c| c.url = "http://api.example/?q=1".into()),
             ("upstream.headers.bad name", |c| {

@@ -258,6 +258,16 @@ async fn serve(
     }
 }
 
+/// The admin listener's `/readyz` status.
+async fn readyz(env: &TestEnv) -> u16 {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::get(format!("{}/readyz", env.admin()))
+        .body(http_body_util::Full::default())
+        .unwrap();
+    client.request(req).await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
 async fn a_burst_never_opens_more_upstream_connections_than_allowed() {
     let up = CountingUpstream::start(false).await;
@@ -311,6 +321,11 @@ async fn a_request_that_finds_every_connection_busy_gets_upstream_busy() {
         1,
         "the busy request was never sent"
     );
+    assert_eq!(
+        readyz(&env).await,
+        200,
+        "a saturated pool is not an unready upstream: the probe dials its own connection"
+    );
 
     up.release.notify_one();
     let served = held.await.unwrap();
@@ -320,4 +335,27 @@ async fn a_request_that_finds_every_connection_busy_gets_upstream_busy() {
         served.json().to_string().contains(tag.as_str()),
         "the held request is served in full"
     );
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_pool_unless_the_upstream_settings_change() {
+    let env = TestEnv::start().await;
+    let gateway = &env.running.gateway;
+    let before = gateway.runtime().upstream.clone();
+    gateway.reload().expect("an unchanged config reloads");
+    assert!(
+        Arc::ptr_eq(&before, &gateway.runtime().upstream),
+        "same settings: same pool, warm connections kept"
+    );
+
+    let text = std::fs::read_to_string(&env.files.config).unwrap();
+    let changed = text.replacen("[upstream]\n", "[upstream]\nmax_connections = 8\n", 1);
+    assert_ne!(text, changed, "the config has an [upstream] table");
+    std::fs::write(&env.files.config, changed).unwrap();
+    gateway.reload().expect("the changed config reloads");
+    assert!(!Arc::ptr_eq(&before, &gateway.runtime().upstream));
+
+    let who = env.ticket_customer("T-1001").clone();
+    let reply = get_customer(&env, &who.id, &env.alice(), Some("T-1001")).await;
+    assert_eq!(reply.status, 200, "the new pool serves");
 }

@@ -1,7 +1,9 @@
 //! Opening one upstream connection: TCP within the connect timeout, TLS when
 //! the URL says `https`, then the HTTP/1.1 handshake. The connection itself
-//! runs as its own task; the pool keeps only the sending half.
+//! runs as its own task, which holds the pool slot it occupies, so a slot is
+//! free again only once its socket is closed; the pool keeps a [`Conn`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +16,30 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::UpstreamError;
 
 /// The sending half of one HTTP/1.1 upstream connection.
 pub(super) type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// One upstream connection. Dropping it closes the socket at once, even in
+/// the middle of an exchange, and so frees its slot.
+pub(super) struct Conn {
+    /// Sends requests to the connection task.
+    pub sender: Sender,
+    /// The connection task, which owns the socket and the slot.
+    task: AbortHandle,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 /// Dials the upstream named by the configured URL.
 pub(super) struct Connector {
@@ -66,43 +86,71 @@ impl Connector {
         })
     }
 
-    /// Opens a new connection, ready for its first request.
-    pub(super) async fn connect(&self) -> Result<Sender, UpstreamError> {
-        tokio::time::timeout(self.timeout, self.dial())
+    /// Opens a new connection, ready for its first request; it keeps `slot`
+    /// (when given) until its socket is closed.
+    pub(super) async fn connect(
+        &self,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<Conn, UpstreamError> {
+        let deadline = Instant::now() + self.timeout;
+        tokio::time::timeout_at(deadline, self.dial(deadline, slot))
             .await
             .map_err(|_| UpstreamError::Unreachable)?
     }
 
-    async fn dial(&self) -> Result<Sender, UpstreamError> {
-        let tcp = TcpStream::connect(&self.addr)
-            .await
-            .map_err(|_| UpstreamError::Unreachable)?;
+    async fn dial(
+        &self,
+        deadline: Instant,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<Conn, UpstreamError> {
+        let tcp = tcp_connect(&self.addr, deadline).await?;
         // Requests are written whole; Nagle would only hold back their last segment.
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => handshake(tcp).await,
+            None => handshake(tcp, slot).await,
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|_| UpstreamError::Unreachable)?;
-                handshake(tls).await
+                handshake(tls, slot).await
             }
         }
     }
 }
 
-async fn handshake<T>(io: T) -> Result<Sender, UpstreamError>
+/// Tries each address the host resolves to, giving each an equal share of
+/// the time left, so one address that drops packets cannot use it all.
+async fn tcp_connect(host_port: &str, deadline: Instant) -> Result<TcpStream, UpstreamError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
+        .await
+        .map_err(|_| UpstreamError::Unreachable)?
+        .collect();
+    for (i, addr) in addrs.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+        if let Ok(Ok(tcp)) = tokio::time::timeout(share, TcpStream::connect(addr)).await {
+            return Ok(tcp);
+        }
+    }
+    Err(UpstreamError::Unreachable)
+}
+
+async fn handshake<T>(io: T, slot: Option<OwnedSemaphorePermit>) -> Result<Conn, UpstreamError>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (sender, connection) = http1::handshake(TokioIo::new(io))
         .await
         .map_err(|_| UpstreamError::Unreachable)?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "upstream connection ended");
         }
     });
-    Ok(sender)
+    Ok(Conn {
+        sender,
+        task: task.abort_handle(),
+    })
 }

@@ -1,17 +1,19 @@
 //! A bounded pool of HTTP/1.1 connections to the one upstream.
 //!
-//! At most `max_connections` exist at once: every exchange holds a slot from
-//! the start of checkout until its connection is back in the pool or closed,
-//! and a new connection is dialled only when no idle one is left, so busy
-//! plus idle never exceeds the slots. A burst of agents therefore queues in
-//! Keyhole instead of opening a connection each on the customer API, and the
-//! memory those connections cost is bounded with them.
+//! At most `max_connections` sockets exist at once: each connection's task
+//! holds a slot from the moment it is dialled until its socket is closed, and
+//! a request dials only when it holds a free slot and no idle connection is
+//! ready. A burst of agents therefore queues in Keyhole instead of opening a
+//! connection each on the customer API, and the memory those connections
+//! cost is bounded with them.
 //!
 //! A connection returns to the pool only through [`Lease::keep`], after its
-//! response was read to the end. A lease dropped early (timeout, body over
-//! the limit, error) closes its connection, so no half-read response is ever
-//! handed to the next request.
+//! response was read to the end, and is reused only once hyper reports it
+//! ready (request written, response read). A lease dropped early (timeout,
+//! body over the limit, error) closes its connection at once, so no
+//! half-finished exchange is ever handed to the next request.
 
+use std::pin::pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -19,44 +21,47 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Notify, Semaphore};
 
-use super::connect::{Connector, Sender};
+use super::connect::{Conn, Connector};
 use super::UpstreamError;
 
 /// The pool: connector, slots and the idle connections.
 pub(super) struct Pool {
-    /// Shared with the idle reaper, which holds it weakly.
+    /// Shared with the idle reaper (weakly) and with connections settling.
     shared: Arc<Shared>,
 }
 
 struct Shared {
     /// Opens new connections.
     connector: Connector,
-    /// One permit per connection that may exist.
-    slots: Semaphore,
+    /// One permit per socket that may exist.
+    slots: Arc<Semaphore>,
     /// Idle connections, oldest first (each is pushed when it goes idle).
     idle: Mutex<Vec<Idle>>,
+    /// Wakes a request waiting for a connection when one goes idle.
+    returned: Notify,
     /// Idle connections older than this are closed.
     idle_timeout: Duration,
+    /// How long a kept connection may take to become ready (its request
+    /// body still being written after the answer came) before it is closed.
+    settle_timeout: Duration,
 }
 
 /// A connection waiting for its next request.
 struct Idle {
-    /// Its sending half.
-    sender: Sender,
+    /// The connection.
+    conn: Conn,
     /// When it went idle.
     since: Instant,
 }
 
-/// A connection lent to one exchange, with the slot it occupies.
+/// A connection lent to one exchange.
 pub(super) struct Lease<'a> {
     /// The connection.
-    sender: Sender,
+    conn: Conn,
     /// The pool it goes back to.
-    shared: &'a Shared,
-    /// Released when the lease ends, whether the connection is kept or closed.
-    _slot: SemaphorePermit<'a>,
+    shared: &'a Arc<Shared>,
 }
 
 impl Pool {
@@ -66,12 +71,15 @@ impl Pool {
         connector: Connector,
         max_connections: usize,
         idle_timeout: Duration,
+        settle_timeout: Duration,
     ) -> Pool {
         let shared = Arc::new(Shared {
             connector,
-            slots: Semaphore::new(max_connections),
+            slots: Arc::new(Semaphore::new(max_connections)),
             idle: Mutex::new(Vec::new()),
+            returned: Notify::new(),
             idle_timeout,
+            settle_timeout,
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(reap_idle(Arc::downgrade(&shared)));
@@ -79,39 +87,43 @@ impl Pool {
         Pool { shared }
     }
 
-    /// Sends `req` on a pooled or new connection. Waiting for a free slot
+    /// Sends `req` on a pooled or new connection. Waiting for a connection
     /// ends at `queue_until` with [`UpstreamError::Busy`]: the upstream was not asked.
     pub(super) async fn send(
         &self,
         req: Request<Full<Bytes>>,
         queue_until: tokio::time::Instant,
     ) -> Result<(Response<Incoming>, Lease<'_>), UpstreamError> {
-        let shared = &*self.shared;
-        let slot = tokio::time::timeout_at(queue_until, shared.slots.acquire())
-            .await
-            .map_err(|_| UpstreamError::Busy)?
-            .map_err(|_| UpstreamError::Unreachable)?;
-        let (mut sender, reused) = shared.checkout().await?;
-        let response = match sender.try_send_request(req).await {
+        let shared = &self.shared;
+        let (mut conn, reused) = shared.checkout(queue_until).await?;
+        let response = match conn.sender.try_send_request(req).await {
             Ok(response) => response,
             // A pooled connection the upstream closed while it sat idle: the
             // request was never written, so it is safe to send on a new one.
             Err(mut e) if reused && e.message().is_some() => {
                 let req = e.take_message().ok_or(UpstreamError::Unreachable)?;
-                sender = shared.connector.connect().await?;
-                sender
+                drop(conn);
+                conn = shared.dial(queue_until).await?;
+                conn.sender
                     .send_request(req)
                     .await
                     .map_err(|_| UpstreamError::Unreachable)?
             }
             Err(_) => return Err(UpstreamError::Unreachable),
         };
-        let lease = Lease {
-            sender,
-            shared,
-            _slot: slot,
-        };
-        Ok((response, lease))
+        Ok((response, Lease { conn, shared }))
+    }
+
+    /// Sends `req` on a connection of its own, outside the pool and its
+    /// slots, closed afterwards: for the readiness probe, which must learn
+    /// whether the upstream answers now even when every pooled connection is busy.
+    pub(super) async fn send_alone(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut conn = self.shared.connector.connect(None).await?;
+        let response = conn.sender.send_request(req).await;
+        response.map_err(|_| UpstreamError::Unreachable)
     }
 
     /// Connections open and idle right now.
@@ -122,21 +134,55 @@ impl Pool {
 }
 
 impl Shared {
-    /// The newest live idle connection, or a new one. `true` when reused.
-    async fn checkout(&self) -> Result<(Sender, bool), UpstreamError> {
-        loop {
-            let Some(mut idle) = self.lock_idle().pop() else {
-                return Ok((self.connector.connect().await?, false));
-            };
-            if idle.sender.is_closed() || idle.since.elapsed() >= self.idle_timeout {
-                continue;
+    /// A ready idle connection (`true`), or a new one dialled once a slot is free.
+    async fn checkout(
+        &self,
+        queue_until: tokio::time::Instant,
+    ) -> Result<(Conn, bool), UpstreamError> {
+        let wait = async {
+            loop {
+                // Registered before looking, so a connection returned in
+                // between still wakes this request.
+                let mut returned = pin!(self.returned.notified());
+                returned.as_mut().enable();
+                if let Some(conn) = self.take_ready() {
+                    return Ok::<_, UpstreamError>((conn, true));
+                }
+                tokio::select! {
+                    biased;
+                    slot = self.slots.clone().acquire_owned() => {
+                        let slot = slot.map_err(|_| UpstreamError::Unreachable)?;
+                        return Ok((self.connector.connect(Some(slot)).await?, false));
+                    }
+                    () = returned => {}
+                }
             }
-            // Becomes ready once the connection task has finished the last
-            // exchange; fails if the upstream closed it meanwhile.
-            if idle.sender.ready().await.is_ok() {
-                return Ok((idle.sender, true));
+        };
+        tokio::time::timeout_at(queue_until, wait)
+            .await
+            .map_err(|_| UpstreamError::Busy)?
+    }
+
+    /// A new connection once a slot is free (no idle one: the retry of a
+    /// request a stale pooled connection handed back).
+    async fn dial(&self, queue_until: tokio::time::Instant) -> Result<Conn, UpstreamError> {
+        let slot = tokio::time::timeout_at(queue_until, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| UpstreamError::Busy)?
+            .map_err(|_| UpstreamError::Unreachable)?;
+        self.connector.connect(Some(slot)).await
+    }
+
+    /// The newest idle connection that is ready; closes the dead and expired on the way.
+    fn take_ready(&self) -> Option<Conn> {
+        let mut idle = self.lock_idle();
+        while let Some(candidate) = idle.pop() {
+            let fresh = candidate.since.elapsed() < self.idle_timeout;
+            if fresh && candidate.conn.sender.is_ready() {
+                return Some(candidate.conn);
             }
         }
+        None
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
@@ -144,6 +190,14 @@ impl Shared {
         self.idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push_idle(&self, conn: Conn) {
+        self.lock_idle().push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+        self.returned.notify_one();
     }
 
     /// Closes connections idle for `idle_timeout` or longer (the oldest are first).
@@ -159,14 +213,24 @@ impl Shared {
 
 impl Lease<'_> {
     /// Returns the connection to the pool: call only once its response body
-    /// has been read to the end.
+    /// has been read to the end. One whose request is still being written
+    /// (an upstream may answer before reading all of a body) joins the pool
+    /// when that is done, or is closed if it does not finish in time.
     pub(super) fn keep(self) {
-        if self.sender.is_closed() {
+        let Lease { mut conn, shared } = self;
+        if conn.sender.is_closed() {
             return;
         }
-        self.shared.lock_idle().push(Idle {
-            sender: self.sender,
-            since: Instant::now(),
+        if conn.sender.is_ready() {
+            shared.push_idle(conn);
+            return;
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let settle = shared.settle_timeout;
+            if let Ok(Ok(())) = tokio::time::timeout(settle, conn.sender.ready()).await {
+                shared.push_idle(conn);
+            }
         });
     }
 }
@@ -194,51 +258,66 @@ mod tests {
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
-    /// A keep-alive HTTP/1.1 server that answers every request with "ok" and
-    /// counts the connections it accepted.
-    async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    /// A server on 127.0.0.1:0 running `serve` per connection; counts connections.
+    async fn server<F, Fut>(serve: F) -> (std::net::SocketAddr, Arc<AtomicUsize>)
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
+            while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut seen = Vec::new();
-                    loop {
-                        let Ok(n) = s.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        seen.extend_from_slice(&buf[..n]);
-                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                            seen.drain(..end + 4);
-                            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                            if s.write_all(reply).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
+                tokio::spawn(serve(stream));
             }
         });
         (addr, accepted)
     }
 
+    /// Reads one request head (a body is not read).
+    async fn read_head(s: &mut TcpStream) -> Option<()> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).await.ok()?;
+            head.push(byte[0]);
+        }
+        Some(())
+    }
+
+    /// Keep-alive: answers every request with "ok".
+    async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        server(|mut s| async move {
+            while read_head(&mut s).await.is_some() {
+                if s.write_all(OK).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+    }
+
     fn pool_for(addr: std::net::SocketAddr, max: usize, idle: Duration) -> Pool {
+        settling_pool(addr, max, idle, Duration::from_secs(2))
+    }
+
+    fn settling_pool(
+        addr: std::net::SocketAddr,
+        max: usize,
+        idle: Duration,
+        settle: Duration,
+    ) -> Pool {
         let uri: http::Uri = format!("http://{addr}").parse().unwrap();
         let tls = crate::accept::tls::client_config(None).unwrap();
-        Pool::new(
-            Connector::new(&uri, tls, Duration::from_secs(2)).unwrap(),
-            max,
-            idle,
-        )
+        let connector = Connector::new(&uri, tls, Duration::from_secs(2)).unwrap();
+        Pool::new(connector, max, idle, settle)
     }
 
     fn get() -> Request<Full<Bytes>> {
@@ -314,22 +393,44 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_closed_while_idle_is_replaced() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         // Answers one request per connection, then closes it without saying so.
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                let mut buf = vec![0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-                drop(s);
+        let (addr, _) = server(|mut s| async move {
+            if read_head(&mut s).await.is_some() {
+                let _ = s.write_all(OK).await;
             }
-        });
+        })
+        .await;
         let pool = pool_for(addr, 1, Duration::from_secs(60));
         for _ in 0..3 {
             assert_eq!(exchange(&pool).await.unwrap(), "ok");
         }
+    }
+
+    #[tokio::test]
+    async fn an_answer_before_the_request_body_is_read_does_not_stall_the_next_request() {
+        // Answers as soon as a head has arrived and never reads a body.
+        let (addr, accepted) = server(|mut s| async move {
+            if read_head(&mut s).await.is_some() {
+                let _ = s.write_all(OK).await;
+                std::future::pending::<()>().await;
+            }
+        })
+        .await;
+        let pool = settling_pool(addr, 1, Duration::from_secs(60), Duration::from_millis(100));
+        let big = Request::post("/")
+            .header("host", "x")
+            .body(Full::new(Bytes::from(vec![b'x'; 16 << 20])))
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (response, lease) = pool.send(big, deadline).await.unwrap();
+        assert_eq!(
+            response.into_body().collect().await.unwrap().to_bytes(),
+            "ok"
+        );
+        lease.keep();
+        // The stuck connection is closed after settling fails, and its slot
+        // serves a new connection: the only slot is never exceeded.
+        assert_eq!(exchange(&pool).await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }
