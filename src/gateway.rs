@@ -39,8 +39,8 @@ pub struct Runtime {
     pub auth: Authenticator,
     /// Token keys.
     pub vault: TokenVault,
-    /// The upstream connection pool (kept across reloads that leave it unchanged).
-    pub upstream: Arc<Upstream>,
+    /// The upstream client (its pool kept across reloads that leave it unchanged).
+    pub upstream: Upstream,
     /// The agent-facing TLS configuration.
     pub tls: Arc<rustls::ServerConfig>,
 }
@@ -89,26 +89,22 @@ impl Runtime {
     }
 
     /// Builds the runtime for a reload: `previous`'s upstream pool is kept
-    /// when the upstream settings are unchanged, so a policy edit neither
-    /// drops warm connections nor lets two pools exceed `max_connections` together.
+    /// unless a setting its connections depend on changed (see
+    /// [`Upstream::rebuild`]).
     pub fn rebuild(config: Config, previous: &Runtime) -> Result<Runtime, StartError> {
-        let keep = previous.upstream.serves(&config.upstream);
-        Self::build_keeping(config, keep.then(|| previous.upstream.clone()))
+        Self::build_keeping(config, Some(&previous.upstream))
     }
 
-    fn build_keeping(
-        config: Config,
-        upstream: Option<Arc<Upstream>>,
-    ) -> Result<Runtime, StartError> {
+    fn build_keeping(config: Config, previous: Option<&Upstream>) -> Result<Runtime, StartError> {
         let policies = config.load_policies()?;
         let auth = Authenticator::from_config(&config.auth)?;
         let vault = TokenVault::load(&config.tokens)?;
         if let (false, Some(route)) = (vault.can_tokenize(), policies.first_tokenizing_route()) {
             return Err(StartError::TokensRequired(route.to_string()));
         }
-        let upstream = match upstream {
-            Some(kept) => kept,
-            None => Arc::new(Upstream::new(&config.upstream)?),
+        let upstream = match previous {
+            Some(previous) => Upstream::rebuild(&config.upstream, previous)?,
+            None => Upstream::new(&config.upstream)?,
         };
         let listen = &config.listen;
         let tls =

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -134,10 +135,6 @@ pub enum UpstreamError {
     Busy,
 }
 
-fn ca_bytes(cfg: &UpstreamConfig) -> Option<Vec<u8>> {
-    cfg.ca.as_ref().and_then(|path| std::fs::read(path).ok())
-}
-
 /// Agent request headers the upstream may see; everything else is dropped.
 const FORWARDED: [HeaderName; 4] = [
     http::header::ACCEPT,
@@ -160,8 +157,11 @@ pub struct Forwarding<'a> {
 
 /// The connection pool and what every upstream request carries.
 pub struct Upstream {
-    /// Connections to the upstream.
-    pool: pool::Pool,
+    /// Connections to the upstream; shared with the runtime a reload replaced
+    /// when [`PoolKey`] is unchanged.
+    pool: Arc<pool::Pool>,
+    /// What the pool was built from.
+    pool_key: PoolKey,
     /// The URL's path prefix, without a trailing `/`, put before every target.
     prefix: String,
     /// The `Host` header.
@@ -172,9 +172,35 @@ pub struct Upstream {
     response_timeout: Duration,
     /// Longest wait for a free connection.
     queue_timeout: Duration,
-    /// The settings it was built from, and the CA bundle's bytes then: a
-    /// reload that changes neither keeps this pool and its warm connections.
-    built_from: (UpstreamConfig, Option<Vec<u8>>),
+}
+
+/// The settings a pool's connections depend on, with the CA bundle's bytes
+/// as read when it was built. Headers and the response and queue timeouts
+/// are not among them: a reload changes those without dropping connections.
+#[derive(Debug, PartialEq, Eq)]
+struct PoolKey {
+    /// `upstream.url`.
+    url: String,
+    /// The CA bundle's contents, if one is configured and readable.
+    ca: Option<Vec<u8>>,
+    /// `upstream.connect_timeout_ms`.
+    connect_timeout_ms: u64,
+    /// `upstream.pool_idle_timeout_ms`.
+    pool_idle_timeout_ms: u64,
+    /// `upstream.max_connections`.
+    max_connections: usize,
+}
+
+impl PoolKey {
+    fn of(cfg: &UpstreamConfig) -> PoolKey {
+        PoolKey {
+            url: cfg.url.clone(),
+            ca: cfg.ca.as_ref().and_then(|path| std::fs::read(path).ok()),
+            connect_timeout_ms: cfg.connect_timeout_ms,
+            pool_idle_timeout_ms: cfg.pool_idle_timeout_ms,
+            max_connections: cfg.max_connections,
+        }
+    }
 }
 
 /// Why the upstream client could not be built.
@@ -196,6 +222,31 @@ pub enum UpstreamSetupError {
 impl Upstream {
     /// Builds the client from a validated config.
     pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, UpstreamSetupError> {
+        let pool_key = PoolKey::of(cfg);
+        let pool = Arc::new(Self::pool(cfg)?);
+        Ok(Self::around(cfg, pool, pool_key))
+    }
+
+    /// Builds the client for a reload: `previous`'s pool and its warm
+    /// connections are kept when nothing they depend on changed, so a policy
+    /// or header edit drops no connection and two pools never share the cap.
+    pub fn rebuild(
+        cfg: &UpstreamConfig,
+        previous: &Upstream,
+    ) -> Result<Upstream, UpstreamSetupError> {
+        let pool_key = PoolKey::of(cfg);
+        if pool_key != previous.pool_key {
+            return Self::new(cfg);
+        }
+        Ok(Self::around(cfg, previous.pool.clone(), pool_key))
+    }
+
+    /// Whether both use the same connection pool.
+    pub fn shares_pool_with(&self, other: &Upstream) -> bool {
+        Arc::ptr_eq(&self.pool, &other.pool)
+    }
+
+    fn pool(cfg: &UpstreamConfig) -> Result<pool::Pool, UpstreamSetupError> {
         let tls = crate::accept::tls::client_config(cfg.ca.as_deref()).map_err(|reason| {
             UpstreamSetupError::Ca {
                 path: cfg.ca.clone().unwrap_or_default(),
@@ -212,6 +263,11 @@ impl Upstream {
             // A kept connection still writing its request gets as long as a connect.
             Duration::from_millis(cfg.connect_timeout_ms),
         );
+        Ok(pool)
+    }
+
+    fn around(cfg: &UpstreamConfig, pool: Arc<pool::Pool>, pool_key: PoolKey) -> Upstream {
+        let uri: Uri = cfg.url.parse().unwrap_or_default();
         let authority = uri
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
@@ -225,21 +281,15 @@ impl Upstream {
                 fixed.insert(k, v);
             }
         }
-        Ok(Upstream {
+        Upstream {
             pool,
+            pool_key,
             prefix: uri.path().trim_end_matches('/').to_string(),
             authority,
             fixed,
             response_timeout: Duration::from_millis(cfg.response_timeout_ms),
             queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
-            built_from: (cfg.clone(), ca_bytes(cfg)),
-        })
-    }
-
-    /// Whether `cfg` (and the CA bundle it names, as it reads now) is what
-    /// this pool was built from, so a reload may keep it.
-    pub fn serves(&self, cfg: &UpstreamConfig) -> bool {
-        self.built_from.0 == *cfg && self.built_from.1 == ca_bytes(cfg)
+        }
     }
 
     /// Builds the upstream request from the canonical path and the allowlisted headers.
@@ -306,7 +356,7 @@ impl Upstream {
             let limited = http_body_util::Limited::new(body, limit);
             match http_body_util::BodyExt::collect(limited).await {
                 Ok(collected) => {
-                    lease.keep();
+                    lease.keep().await;
                     Ok((parts, Some(collected.to_bytes())))
                 }
                 // The rest of the body is never read, so the lease closes the connection.
@@ -330,13 +380,14 @@ impl Upstream {
     pub async fn probe(&self) -> bool {
         let req = Request::get(format!("{}/", self.prefix))
             .header(http::header::HOST, self.authority.clone())
+            .header(http::header::CONNECTION, "close")
             .body(Full::new(Bytes::new()));
         let Ok(req) = req else {
             return false;
         };
         matches!(
-            tokio::time::timeout(Duration::from_secs(2), self.pool.send_alone(req)).await,
-            Ok(Ok(_))
+            tokio::time::timeout(Duration::from_secs(2), self.pool.probe(req)).await,
+            Ok(Ok(()))
         )
     }
 }

@@ -338,24 +338,44 @@ async fn a_request_that_finds_every_connection_busy_gets_upstream_busy() {
 }
 
 #[tokio::test]
-async fn a_reload_keeps_the_pool_unless_the_upstream_settings_change() {
+async fn a_reload_keeps_the_pool_unless_its_connections_depend_on_the_change() {
     let env = TestEnv::start().await;
     let gateway = &env.running.gateway;
-    let before = gateway.runtime().upstream.clone();
+    let first = gateway.runtime();
     gateway.reload().expect("an unchanged config reloads");
     assert!(
-        Arc::ptr_eq(&before, &gateway.runtime().upstream),
+        first.upstream.shares_pool_with(&gateway.runtime().upstream),
         "same settings: same pool, warm connections kept"
     );
 
+    // A new fixed header applies at once and keeps the pool.
     let text = std::fs::read_to_string(&env.files.config).unwrap();
-    let changed = text.replacen("[upstream]\n", "[upstream]\nmax_connections = 8\n", 1);
-    assert_ne!(text, changed, "the config has an [upstream] table");
-    std::fs::write(&env.files.config, changed).unwrap();
-    gateway.reload().expect("the changed config reloads");
-    assert!(!Arc::ptr_eq(&before, &gateway.runtime().upstream));
+    let with_header = text.replacen(
+        "[upstream.headers]\n",
+        "[upstream.headers]\nx-keyhole-site = \"eu-1\"\n",
+        1,
+    );
+    assert_ne!(
+        text, with_header,
+        "the config has an [upstream.headers] table"
+    );
+    std::fs::write(&env.files.config, &with_header).unwrap();
+    gateway.reload().expect("the header change reloads");
+    assert!(first.upstream.shares_pool_with(&gateway.runtime().upstream));
+    let reply = env.alice_under_her_ticket().await;
+    assert_eq!(reply.status, 200);
+    let seen = env.recorder.seen();
+    let last = seen.last().expect("the upstream saw the request");
+    assert_eq!(
+        last.headers.get("x-keyhole-site").map(|v| v.as_bytes()),
+        Some(&b"eu-1"[..])
+    );
 
-    let who = env.ticket_customer("T-1001").clone();
-    let reply = get_customer(&env, &who.id, &env.alice(), Some("T-1001")).await;
+    // A new connection cap is a new pool.
+    let capped = with_header.replacen("[upstream]\n", "[upstream]\nmax_connections = 8\n", 1);
+    std::fs::write(&env.files.config, capped).unwrap();
+    gateway.reload().expect("the cap change reloads");
+    assert!(!first.upstream.shares_pool_with(&gateway.runtime().upstream));
+    let reply = env.alice_under_her_ticket().await;
     assert_eq!(reply.status, 200, "the new pool serves");
 }

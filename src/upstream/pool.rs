@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::connect::{Conn, Connector};
 use super::UpstreamError;
@@ -46,6 +46,23 @@ struct Shared {
     /// How long a kept connection may take to become ready (its request
     /// body still being written after the answer came) before it is closed.
     settle_timeout: Duration,
+    /// Held by the probe in flight.
+    probing: tokio::sync::Mutex<()>,
+}
+
+/// Tries per request: a pooled connection found closed when the request was
+/// about to go out sends it to checkout again, this many times in all.
+const SEND_ATTEMPTS: usize = 3;
+
+/// A probe reads at most this much of the answer before closing its connection.
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
+/// What checkout found.
+enum Checkout {
+    /// A ready idle connection.
+    Idle(Conn),
+    /// A free slot: dial a new connection with it.
+    Slot(OwnedSemaphorePermit),
 }
 
 /// A connection waiting for its next request.
@@ -80,6 +97,7 @@ impl Pool {
             returned: Notify::new(),
             idle_timeout,
             settle_timeout,
+            probing: tokio::sync::Mutex::new(()),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(reap_idle(Arc::downgrade(&shared)));
@@ -88,42 +106,50 @@ impl Pool {
     }
 
     /// Sends `req` on a pooled or new connection. Waiting for a connection
-    /// ends at `queue_until` with [`UpstreamError::Busy`]: the upstream was not asked.
+    /// or a slot ends at `queue_until` with [`UpstreamError::Busy`]: the
+    /// upstream was not asked. Dialling is bounded by the connect timeout.
     pub(super) async fn send(
         &self,
-        req: Request<Full<Bytes>>,
+        mut req: Request<Full<Bytes>>,
         queue_until: tokio::time::Instant,
     ) -> Result<(Response<Incoming>, Lease<'_>), UpstreamError> {
         let shared = &self.shared;
-        let (mut conn, reused) = shared.checkout(queue_until).await?;
-        let response = match conn.sender.try_send_request(req).await {
-            Ok(response) => response,
-            // A pooled connection the upstream closed while it sat idle: the
-            // request was never written, so it is safe to send on a new one.
-            Err(mut e) if reused && e.message().is_some() => {
-                let req = e.take_message().ok_or(UpstreamError::Unreachable)?;
-                drop(conn);
-                conn = shared.dial(queue_until).await?;
-                conn.sender
-                    .send_request(req)
-                    .await
-                    .map_err(|_| UpstreamError::Unreachable)?
+        for _ in 0..SEND_ATTEMPTS {
+            let (mut conn, reused) = match shared.checkout(queue_until).await? {
+                Checkout::Idle(conn) => (conn, true),
+                Checkout::Slot(slot) => (shared.connector.connect(Some(slot)).await?, false),
+            };
+            match conn.sender.try_send_request(req).await {
+                Ok(response) => return Ok((response, Lease { conn, shared })),
+                // A pooled connection the upstream closed while it sat idle:
+                // the request was never written, so it may go out on another.
+                Err(mut e) if reused => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(UpstreamError::Unreachable),
+                },
+                Err(_) => return Err(UpstreamError::Unreachable),
             }
-            Err(_) => return Err(UpstreamError::Unreachable),
-        };
-        Ok((response, Lease { conn, shared }))
+        }
+        Err(UpstreamError::Unreachable)
     }
 
     /// Sends `req` on a connection of its own, outside the pool and its
     /// slots, closed afterwards: for the readiness probe, which must learn
-    /// whether the upstream answers now even when every pooled connection is busy.
-    pub(super) async fn send_alone(
-        &self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    /// whether the upstream answers now even when every pooled connection
+    /// is busy. Probes run one at a time, so they add at most one socket.
+    pub(super) async fn probe(&self, req: Request<Full<Bytes>>) -> Result<(), UpstreamError> {
+        let _one_at_a_time = self.shared.probing.lock().await;
         let mut conn = self.shared.connector.connect(None).await?;
-        let response = conn.sender.send_request(req).await;
-        response.map_err(|_| UpstreamError::Unreachable)
+        let response = conn
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|_| UpstreamError::Unreachable)?;
+        // Read (a bounded part of) the answer before closing, so the close is
+        // a clean one rather than a reset over unread bytes.
+        let body = http_body_util::Limited::new(response.into_body(), PROBE_BODY_LIMIT);
+        let _ = http_body_util::BodyExt::collect(body).await;
+        Ok(())
     }
 
     /// Connections open and idle right now.
@@ -134,11 +160,9 @@ impl Pool {
 }
 
 impl Shared {
-    /// A ready idle connection (`true`), or a new one dialled once a slot is free.
-    async fn checkout(
-        &self,
-        queue_until: tokio::time::Instant,
-    ) -> Result<(Conn, bool), UpstreamError> {
+    /// A ready idle connection, or a free slot to dial one with, whichever
+    /// comes first; [`UpstreamError::Busy`] at `queue_until`.
+    async fn checkout(&self, queue_until: tokio::time::Instant) -> Result<Checkout, UpstreamError> {
         let wait = async {
             loop {
                 // Registered before looking, so a connection returned in
@@ -146,13 +170,13 @@ impl Shared {
                 let mut returned = pin!(self.returned.notified());
                 returned.as_mut().enable();
                 if let Some(conn) = self.take_ready() {
-                    return Ok::<_, UpstreamError>((conn, true));
+                    return Ok::<_, UpstreamError>(Checkout::Idle(conn));
                 }
                 tokio::select! {
                     biased;
                     slot = self.slots.clone().acquire_owned() => {
                         let slot = slot.map_err(|_| UpstreamError::Unreachable)?;
-                        return Ok((self.connector.connect(Some(slot)).await?, false));
+                        return Ok(Checkout::Slot(slot));
                     }
                     () = returned => {}
                 }
@@ -161,16 +185,6 @@ impl Shared {
         tokio::time::timeout_at(queue_until, wait)
             .await
             .map_err(|_| UpstreamError::Busy)?
-    }
-
-    /// A new connection once a slot is free (no idle one: the retry of a
-    /// request a stale pooled connection handed back).
-    async fn dial(&self, queue_until: tokio::time::Instant) -> Result<Conn, UpstreamError> {
-        let slot = tokio::time::timeout_at(queue_until, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| UpstreamError::Busy)?
-            .map_err(|_| UpstreamError::Unreachable)?;
-        self.connector.connect(Some(slot)).await
     }
 
     /// The newest idle connection that is ready; closes the dead and expired on the way.
@@ -216,8 +230,14 @@ impl Lease<'_> {
     /// has been read to the end. One whose request is still being written
     /// (an upstream may answer before reading all of a body) joins the pool
     /// when that is done, or is closed if it does not finish in time.
-    pub(super) fn keep(self) {
+    pub(super) async fn keep(self) {
         let Lease { mut conn, shared } = self;
+        if !conn.sender.is_ready() && !conn.sender.is_closed() {
+            // On a multi-thread runtime the connection task may still be
+            // finishing the exchange on another worker; give it that moment
+            // rather than leave the next request to dial a new connection.
+            tokio::task::yield_now().await;
+        }
         if conn.sender.is_closed() {
             return;
         }
@@ -331,7 +351,7 @@ mod tests {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let (response, lease) = pool.send(get(), deadline).await?;
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        lease.keep();
+        lease.keep().await;
         Ok(body)
     }
 
@@ -344,6 +364,22 @@ mod tests {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(pool.idle_count(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sequential_requests_reuse_connections_on_a_multi_thread_runtime() {
+        let (addr, accepted) = counting_server().await;
+        let pool = pool_for(addr, 8, Duration::from_secs(60));
+        for _ in 0..20 {
+            assert_eq!(exchange(&pool).await.unwrap(), "ok");
+        }
+        // Each exchange ends before the next starts, so one connection could
+        // serve them all; a connection still settling may cost another.
+        let opened = accepted.load(Ordering::SeqCst);
+        assert!(
+            opened <= 2,
+            "{opened} connections for 20 sequential requests"
+        );
     }
 
     #[tokio::test]
@@ -384,7 +420,7 @@ mod tests {
         let (addr, accepted) = counting_server().await;
         let pool = pool_for(addr, 2, Duration::from_millis(1));
         exchange(&pool).await.unwrap();
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
         pool.shared.close_expired();
         assert_eq!(pool.idle_count(), 0);
         exchange(&pool).await.unwrap();
@@ -427,10 +463,36 @@ mod tests {
             response.into_body().collect().await.unwrap().to_bytes(),
             "ok"
         );
-        lease.keep();
+        lease.keep().await;
         // The stuck connection is closed after settling fails, and its slot
         // serves a new connection: the only slot is never exceeded.
         assert_eq!(exchange(&pool).await.unwrap(), "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_dial_that_hangs_is_unreachable_not_busy() {
+        // Accepts TCP and never says a word: the TLS handshake cannot finish.
+        let (addr, _) = server(|s| async move {
+            let _held = s;
+            std::future::pending::<()>().await;
+        })
+        .await;
+        let uri: http::Uri = format!("https://localhost:{}", addr.port())
+            .parse()
+            .unwrap();
+        let tls = crate::accept::tls::client_config(None).unwrap();
+        let connector = Connector::new(&uri, tls, Duration::from_millis(200)).unwrap();
+        let pool = Pool::new(
+            connector,
+            4,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+        );
+        // The queue deadline passes while dialling: the wait for a slot was
+        // over long before, so this is the upstream's fault, not a full pool.
+        let queue_until = tokio::time::Instant::now() + Duration::from_millis(50);
+        let outcome = pool.send(get(), queue_until).await;
+        assert!(matches!(outcome, Err(UpstreamError::Unreachable)));
     }
 }
