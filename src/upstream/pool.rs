@@ -13,7 +13,7 @@
 //! body over the limit, error) closes its connection at once, so no
 //! half-finished exchange is ever handed to the next request.
 
-use std::pin::pin;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::connect::{Conn, Connector};
 use super::UpstreamError;
@@ -37,10 +37,8 @@ struct Shared {
     connector: Connector,
     /// One permit per socket that may exist.
     slots: Arc<Semaphore>,
-    /// Idle connections, oldest first (each is pushed when it goes idle).
-    idle: Mutex<Vec<Idle>>,
-    /// Wakes a request waiting for a connection when one goes idle.
-    returned: Notify,
+    /// Idle connections and the requests waiting for one.
+    parked: Mutex<Parked>,
     /// Idle connections older than this are closed.
     idle_timeout: Duration,
     /// How long a kept connection may take to become ready (its request
@@ -63,6 +61,17 @@ enum Checkout {
     Idle(Conn),
     /// A free slot: dial a new connection with it.
     Slot(OwnedSemaphorePermit),
+}
+
+/// Idle connections and the requests waiting for one. A returned
+/// connection goes to the longest-waiting request before it may idle, so a
+/// request arriving just then cannot take it from one already queued.
+#[derive(Default)]
+struct Parked {
+    /// Idle connections, oldest first (each is pushed when it goes idle).
+    conns: Vec<Idle>,
+    /// Requests waiting for a connection, first come first served.
+    waiters: VecDeque<oneshot::Sender<Conn>>,
 }
 
 /// A connection waiting for its next request.
@@ -93,8 +102,7 @@ impl Pool {
         let shared = Arc::new(Shared {
             connector,
             slots: Arc::new(Semaphore::new(max_connections)),
-            idle: Mutex::new(Vec::new()),
-            returned: Notify::new(),
+            parked: Mutex::new(Parked::default()),
             idle_timeout,
             settle_timeout,
             probing: tokio::sync::Mutex::new(()),
@@ -155,42 +163,55 @@ impl Pool {
     /// Connections open and idle right now.
     #[cfg(test)]
     fn idle_count(&self) -> usize {
-        self.shared.lock_idle().len()
+        self.shared.lock_parked().conns.len()
     }
 }
 
 impl Shared {
     /// A ready idle connection, or a free slot to dial one with, whichever
-    /// comes first; [`UpstreamError::Busy`] at `queue_until`.
+    /// comes first; [`UpstreamError::Busy`] at `queue_until`. Requests that
+    /// find neither wait in line: returned connections and freed slots both
+    /// go to the longest-waiting first.
     async fn checkout(&self, queue_until: tokio::time::Instant) -> Result<Checkout, UpstreamError> {
+        let mut handed = {
+            let mut parked = self.lock_parked();
+            if let Some(conn) = self.take_ready(&mut parked) {
+                return Ok(Checkout::Idle(conn));
+            }
+            // Freed slots go to queued acquirers first, so this takes one
+            // only when nobody is waiting for it.
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return Ok(Checkout::Slot(slot));
+            }
+            let (tx, rx) = oneshot::channel();
+            parked.waiters.push_back(tx);
+            rx
+        };
         let wait = async {
-            loop {
-                // Registered before looking, so a connection returned in
-                // between still wakes this request.
-                let mut returned = pin!(self.returned.notified());
-                returned.as_mut().enable();
-                if let Some(conn) = self.take_ready() {
-                    return Ok::<_, UpstreamError>(Checkout::Idle(conn));
-                }
-                tokio::select! {
-                    biased;
-                    slot = self.slots.clone().acquire_owned() => {
-                        let slot = slot.map_err(|_| UpstreamError::Unreachable)?;
-                        return Ok(Checkout::Slot(slot));
-                    }
-                    () = returned => {}
+            tokio::select! {
+                biased;
+                conn = &mut handed => conn.map(Checkout::Idle).map_err(|_| UpstreamError::Unreachable),
+                slot = self.slots.clone().acquire_owned() => {
+                    slot.map(Checkout::Slot).map_err(|_| UpstreamError::Unreachable)
                 }
             }
         };
-        tokio::time::timeout_at(queue_until, wait)
-            .await
-            .map_err(|_| UpstreamError::Busy)?
+        let outcome = tokio::time::timeout_at(queue_until, wait).await;
+        // A connection handed over just as the wait ended is not lost: used
+        // if the wait timed out, passed on if a slot was won instead.
+        handed.close();
+        if let Ok(conn) = handed.try_recv() {
+            match outcome {
+                Err(_) => return Ok(Checkout::Idle(conn)),
+                Ok(_) => self.hand_over(conn),
+            }
+        }
+        outcome.map_err(|_| UpstreamError::Busy)?
     }
 
     /// The newest idle connection that is ready; closes the dead and expired on the way.
-    fn take_ready(&self) -> Option<Conn> {
-        let mut idle = self.lock_idle();
-        while let Some(candidate) = idle.pop() {
+    fn take_ready(&self, parked: &mut Parked) -> Option<Conn> {
+        while let Some(candidate) = parked.conns.pop() {
             let fresh = candidate.since.elapsed() < self.idle_timeout;
             if fresh && candidate.conn.sender.is_ready() {
                 return Some(candidate.conn);
@@ -199,29 +220,40 @@ impl Shared {
         None
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    fn lock_parked(&self) -> std::sync::MutexGuard<'_, Parked> {
         // Nothing is left half-done under this lock, so a poisoned one is still sound.
-        self.idle
+        self.parked
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn push_idle(&self, conn: Conn) {
-        self.lock_idle().push(Idle {
+    /// Gives a ready connection to the longest-waiting request, or lets it idle.
+    fn hand_over(&self, mut conn: Conn) {
+        let mut parked = self.lock_parked();
+        while let Some(waiter) = parked.waiters.pop_front() {
+            match waiter.send(conn) {
+                Ok(()) => return,
+                // That request stopped waiting; try the next.
+                Err(back) => conn = back,
+            }
+        }
+        parked.conns.push(Idle {
             conn,
             since: Instant::now(),
         });
-        self.returned.notify_one();
     }
 
     /// Closes connections idle for `idle_timeout` or longer (the oldest are first).
     fn close_expired(&self) {
-        let mut idle = self.lock_idle();
-        let expired = idle
+        let mut parked = self.lock_parked();
+        let expired = parked
+            .conns
             .iter()
             .take_while(|c| c.since.elapsed() >= self.idle_timeout)
             .count();
-        idle.drain(..expired);
+        parked.conns.drain(..expired);
+        // Requests that gave up waiting leave their place in line behind.
+        parked.waiters.retain(|w| !w.is_closed());
     }
 }
 
@@ -242,14 +274,14 @@ impl Lease<'_> {
             return;
         }
         if conn.sender.is_ready() {
-            shared.push_idle(conn);
+            shared.hand_over(conn);
             return;
         }
         let shared = shared.clone();
         tokio::spawn(async move {
             let settle = shared.settle_timeout;
             if let Ok(Ok(())) = tokio::time::timeout(settle, conn.sender.ready()).await {
-                shared.push_idle(conn);
+                shared.hand_over(conn);
             }
         });
     }
@@ -494,5 +526,33 @@ mod tests {
         let queue_until = tokio::time::Instant::now() + Duration::from_millis(50);
         let outcome = pool.send(get(), queue_until).await;
         assert!(matches!(outcome, Err(UpstreamError::Unreachable)));
+    }
+
+    #[tokio::test]
+    async fn a_returned_connection_goes_to_the_request_that_waited_longest() {
+        let (addr, accepted) = counting_server().await;
+        let pool = Arc::new(pool_for(addr, 1, Duration::from_secs(60)));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (held, lease) = pool.send(get(), deadline).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waiter = {
+            let (pool, order) = (pool.clone(), order.clone());
+            tokio::spawn(async move {
+                exchange(&pool).await.unwrap();
+                order.lock().unwrap().push("waited");
+            })
+        };
+        // Let the waiter queue up behind the held connection.
+        while pool.shared.lock_parked().waiters.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        held.into_body().collect().await.unwrap();
+        lease.keep().await;
+        // Arrives as the connection comes back, before the waiter has run.
+        exchange(&pool).await.unwrap();
+        order.lock().unwrap().push("arrived");
+        waiter.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["waited", "arrived"]);
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }
