@@ -149,6 +149,9 @@ pub struct Ledger {
 
 struct Inner {
     tx: mpsc::Sender<Command>,
+    /// The runtime whose appenders the relay answers; others are answered
+    /// by the sync thread directly.
+    relay_runtime: Option<tokio::runtime::Id>,
     stats: Arc<stats::Stats>,
     key: LedgerKey,
     healthy: Arc<AtomicBool>,
@@ -170,6 +173,7 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         let cfg = cfg.clone();
         let relay = relay::Relay::start();
+        let relay_runtime = relay.runtime();
         let task = tokio::task::spawn_blocking(move || prepare(&cfg, faults, relay));
         let (writer, tx, key, healthy, dir, interval, stats) = task
             .await
@@ -184,6 +188,7 @@ impl Ledger {
         spawn_checkpoint_ticker(tx.downgrade(), interval);
         let inner = Inner {
             tx,
+            relay_runtime,
             stats,
             key,
             healthy,
@@ -228,6 +233,7 @@ impl Ledger {
         // writer only frames, hashes and writes.
         let entry_json = entry.to_json();
         let (reply, answer) = oneshot::channel();
+        let reply = relay::Reply::new(reply, self.inner.relay_runtime);
         let cmd = Command::Append { entry_json, reply };
         self.inner
             .tx

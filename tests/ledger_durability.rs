@@ -332,3 +332,27 @@ async fn any_cut_through_the_last_records_recovers() {
         assert!(report.ok(), "cut at byte {cut}: {report:?}");
     }
 }
+
+#[test]
+fn appends_from_another_runtime_are_answered() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = support::config(root.path());
+    // Opened on one runtime that is then never driven again.
+    let opener = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ledger = opener.block_on(Ledger::open(&cfg)).unwrap();
+    let user = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seqs = user.block_on(async {
+        let appended = append_many(&ledger, "elsewhere", 20);
+        tokio::time::timeout(Duration::from_secs(20), appended)
+            .await
+            .expect("appends from another runtime are answered")
+    });
+    assert_eq!(seqs.len(), 20);
+    user.block_on(ledger.shutdown());
+}

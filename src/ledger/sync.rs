@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::faults::Faults;
 use super::relay::{Durable, Relay};
@@ -31,7 +31,7 @@ use super::LedgerError;
 /// Sync threads, and so fsyncs that may be in flight at once.
 const SYNC_THREADS: usize = 2;
 
-pub(crate) type Reply = oneshot::Sender<Result<u64, LedgerError>>;
+pub(crate) use super::relay::Reply;
 
 /// A written batch waiting for an fsync.
 struct Batch {
@@ -184,7 +184,8 @@ impl Syncers {
         Ok(())
     }
 
-    /// Waits until every submitted batch is answered and no fsync is running;
+    /// Waits until every submitted batch is durable and handed to be answered
+    /// (the relay may still be completing the replies), and no fsync is running;
     /// returns the durable head and length.
     pub(crate) fn drain(&self) -> (Head, u64) {
         let mut state = self.shared.lock();
@@ -231,7 +232,7 @@ fn fail(shared: &Shared, state: &mut State) {
     shared.healthy.store(false, Ordering::Release);
     for batch in state.batches.drain(..) {
         for (_, reply) in batch.replies {
-            let _ = reply.send(Err(LedgerError::Unavailable));
+            reply.send(Err(LedgerError::Unavailable));
         }
     }
 }

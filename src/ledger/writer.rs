@@ -37,10 +37,7 @@ mod recover;
 /// What appenders and the ledger handle ask of the writer.
 pub(crate) enum Command {
     /// Write this entry; answer with its seq once durable.
-    Append {
-        entry_json: Vec<u8>,
-        reply: oneshot::Sender<Result<u64, LedgerError>>,
-    },
+    Append { entry_json: Vec<u8>, reply: Reply },
     /// Checkpoint the durable head.
     Checkpoint {
         reply: oneshot::Sender<Result<(), LedgerError>>,
@@ -223,7 +220,7 @@ impl Writer {
         };
         if let Err(replies) = refused {
             for (_, reply) in replies {
-                let _ = reply.send(Err(LedgerError::Unavailable));
+                reply.send(Err(LedgerError::Unavailable));
             }
         }
     }

@@ -72,6 +72,50 @@ struct Parked {
     conns: Vec<Idle>,
     /// Requests waiting for a connection, first come first served.
     waiters: VecDeque<oneshot::Sender<Conn>>,
+    /// Queue length at which requests that stopped waiting are swept out.
+    sweep_at: usize,
+}
+
+impl Parked {
+    /// Queues a waiter. Requests that won a slot, timed out or went away
+    /// leave their place behind; sweeping once the queue has doubled keeps
+    /// it proportional to the requests really waiting, at amortized O(1).
+    fn queue(&mut self, waiter: oneshot::Sender<Conn>) {
+        if self.waiters.len() >= self.sweep_at {
+            self.waiters.retain(|w| !w.is_closed());
+            self.sweep_at = (2 * self.waiters.len()).max(MIN_SWEEP);
+        }
+        self.waiters.push_back(waiter);
+    }
+}
+
+/// The shortest waiter queue that is swept.
+const MIN_SWEEP: usize = 64;
+
+/// A request's place in the waiter queue. If the request goes away (its
+/// agent disconnected, its deadline passed) just as a connection is handed to
+/// it, the connection goes on to the next in line instead of being closed.
+struct Waiting<'a> {
+    /// Where a returned connection arrives.
+    handed: oneshot::Receiver<Conn>,
+    /// The pool, to pass such a connection on.
+    shared: &'a Shared,
+}
+
+impl Waiting<'_> {
+    /// A connection handed over by now, if any; none can arrive afterwards.
+    fn stop(&mut self) -> Option<Conn> {
+        self.handed.close();
+        self.handed.try_recv().ok()
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.stop() {
+            self.shared.hand_over(conn);
+        }
+    }
 }
 
 /// A connection waiting for its next request.
@@ -173,7 +217,7 @@ impl Shared {
     /// find neither wait in line: returned connections and freed slots both
     /// go to the longest-waiting first.
     async fn checkout(&self, queue_until: tokio::time::Instant) -> Result<Checkout, UpstreamError> {
-        let mut handed = {
+        let mut waiting = {
             let mut parked = self.lock_parked();
             if let Some(conn) = self.take_ready(&mut parked) {
                 return Ok(Checkout::Idle(conn));
@@ -184,27 +228,29 @@ impl Shared {
                 return Ok(Checkout::Slot(slot));
             }
             let (tx, rx) = oneshot::channel();
-            parked.waiters.push_back(tx);
-            rx
+            parked.queue(tx);
+            Waiting {
+                handed: rx,
+                shared: self,
+            }
         };
         let wait = async {
             tokio::select! {
                 biased;
-                conn = &mut handed => conn.map(Checkout::Idle).map_err(|_| UpstreamError::Unreachable),
+                conn = &mut waiting.handed => {
+                    conn.map(Checkout::Idle).map_err(|_| UpstreamError::Unreachable)
+                }
                 slot = self.slots.clone().acquire_owned() => {
                     slot.map(Checkout::Slot).map_err(|_| UpstreamError::Unreachable)
                 }
             }
         };
         let outcome = tokio::time::timeout_at(queue_until, wait).await;
-        // A connection handed over just as the wait ended is not lost: used
-        // if the wait timed out, passed on if a slot was won instead.
-        handed.close();
-        if let Ok(conn) = handed.try_recv() {
-            match outcome {
-                Err(_) => return Ok(Checkout::Idle(conn)),
-                Ok(_) => self.hand_over(conn),
-            }
+        // A connection handed over just as the wait ended is used, and a slot
+        // won at the same moment goes back to the next in line: a ready
+        // connection is cheaper than a new one.
+        if let Some(conn) = waiting.stop() {
+            return Ok(Checkout::Idle(conn));
         }
         outcome.map_err(|_| UpstreamError::Busy)?
     }
@@ -252,8 +298,6 @@ impl Shared {
             .take_while(|c| c.since.elapsed() >= self.idle_timeout)
             .count();
         parked.conns.drain(..expired);
-        // Requests that gave up waiting leave their place in line behind.
-        parked.waiters.retain(|w| !w.is_closed());
     }
 }
 
@@ -528,31 +572,78 @@ mod tests {
         assert!(matches!(outcome, Err(UpstreamError::Unreachable)));
     }
 
-    #[tokio::test]
-    async fn a_returned_connection_goes_to_the_request_that_waited_longest() {
+    /// A one-slot pool (leaked: the spawned request borrows it) whose
+    /// connection is lent out, and a spawned request queued behind it that
+    /// runs `then` once served. Returns the pool, the held exchange, the
+    /// server's connection count and the queued task.
+    async fn one_lent_one_queued(
+        then: impl FnOnce() + Send + 'static,
+    ) -> (
+        &'static Pool,
+        (Response<Incoming>, Lease<'static>),
+        Arc<AtomicUsize>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let (addr, accepted) = counting_server().await;
-        let pool = Arc::new(pool_for(addr, 1, Duration::from_secs(60)));
+        let pool: &'static Pool = Box::leak(Box::new(pool_for(addr, 1, Duration::from_secs(60))));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let (held, lease) = pool.send(get(), deadline).await.unwrap();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let waiter = {
-            let (pool, order) = (pool.clone(), order.clone());
-            tokio::spawn(async move {
-                exchange(&pool).await.unwrap();
-                order.lock().unwrap().push("waited");
-            })
-        };
-        // Let the waiter queue up behind the held connection.
+        let held = pool.send(get(), deadline).await.unwrap();
+        let queued = tokio::spawn(async move {
+            exchange(pool).await.unwrap();
+            then();
+        });
         while pool.shared.lock_parked().waiters.is_empty() {
             tokio::task::yield_now().await;
         }
+        (pool, held, accepted, queued)
+    }
+
+    #[tokio::test]
+    async fn a_returned_connection_goes_to_the_request_that_waited_longest() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waited = order.clone();
+        let (pool, (held, lease), accepted, waiter) =
+            one_lent_one_queued(move || waited.lock().unwrap().push("waited")).await;
         held.into_body().collect().await.unwrap();
         lease.keep().await;
         // Arrives as the connection comes back, before the waiter has run.
-        exchange(&pool).await.unwrap();
+        exchange(pool).await.unwrap();
         order.lock().unwrap().push("arrived");
         waiter.await.unwrap();
         assert_eq!(*order.lock().unwrap(), ["waited", "arrived"]);
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_handed_to_a_request_that_went_away_is_kept() {
+        let (pool, (held, lease), accepted, gone) = one_lent_one_queued(|| {}).await;
+        held.into_body().collect().await.unwrap();
+        // Handed to the queued request, which is cancelled before it runs.
+        lease.keep().await;
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
+        assert_eq!(pool.idle_count(), 1, "the connection went back to the pool");
+        assert_eq!(exchange(pool).await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_that_stopped_waiting_do_not_pile_up_in_line() {
+        let (addr, _) = counting_server().await;
+        let pool = pool_for(addr, 1, Duration::from_secs(60));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (_held, _lease) = pool.send(get(), deadline).await.unwrap();
+        for _ in 0..300 {
+            let soon = tokio::time::Instant::now() + Duration::from_millis(1);
+            assert!(matches!(
+                pool.send(get(), soon).await,
+                Err(UpstreamError::Busy)
+            ));
+        }
+        let queued = pool.shared.lock_parked().waiters.len();
+        assert!(
+            queued <= 2 * MIN_SWEEP,
+            "{queued} places kept for 300 requests gone"
+        );
     }
 }

@@ -24,7 +24,7 @@ impl Writer {
             loop {
                 match self.parts.rx.try_recv() {
                     Ok(Command::Append { reply, .. }) => {
-                        let _ = reply.send(Err(LedgerError::Unavailable));
+                        reply.send(Err(LedgerError::Unavailable));
                     }
                     Ok(Command::Checkpoint { reply }) => {
                         let _ = reply.send(Err(LedgerError::Unavailable));
