@@ -23,7 +23,7 @@ mod pool;
 pub use connect::UpstreamHostInvalid;
 
 /// `[upstream]` in the config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Base URL of the customer API, `http://` or `https://`.
@@ -223,7 +223,7 @@ impl Upstream {
     /// Builds the client from a validated config.
     pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, UpstreamSetupError> {
         let pool_key = PoolKey::of(cfg);
-        let pool = Arc::new(Self::pool(cfg)?);
+        let pool = Arc::new(Self::build_pool(cfg)?);
         Ok(Self::around(cfg, pool, pool_key))
     }
 
@@ -246,7 +246,7 @@ impl Upstream {
         Arc::ptr_eq(&self.pool, &other.pool)
     }
 
-    fn pool(cfg: &UpstreamConfig) -> Result<pool::Pool, UpstreamSetupError> {
+    fn build_pool(cfg: &UpstreamConfig) -> Result<pool::Pool, UpstreamSetupError> {
         let tls = crate::accept::tls::client_config(cfg.ca.as_deref()).map_err(|reason| {
             UpstreamSetupError::Ca {
                 path: cfg.ca.clone().unwrap_or_default(),

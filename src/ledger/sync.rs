@@ -22,7 +22,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::faults::Faults;
-use super::relay::{Durable, Relay};
+use super::relay::{Durable, Relay, Reply};
 use super::scan::Head;
 use super::stats::Stats;
 use super::writer::Command;
@@ -30,8 +30,6 @@ use super::LedgerError;
 
 /// Sync threads, and so fsyncs that may be in flight at once.
 const SYNC_THREADS: usize = 2;
-
-pub(crate) use super::relay::Reply;
 
 /// A written batch waiting for an fsync.
 struct Batch {

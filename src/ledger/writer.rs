@@ -24,11 +24,11 @@ use tokio::sync::oneshot;
 use super::checkpoint;
 use super::faults::Faults;
 use super::record;
-use super::relay::Relay;
+use super::relay::{Relay, Reply};
 use super::scan::Head;
 use super::segment::{self, SegmentFile};
 use super::stats::Stats;
-use super::sync::{Reply, Syncers};
+use super::sync::Syncers;
 use super::tail::Tail;
 use super::{LedgerError, LedgerKey};
 

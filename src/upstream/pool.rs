@@ -423,9 +423,14 @@ mod tests {
             .unwrap()
     }
 
+    /// Sends a GET, allowing it up to 10 s to get a connection.
+    async fn lend(pool: &Pool) -> Result<(Response<Incoming>, Lease<'_>), UpstreamError> {
+        let queue_until = tokio::time::Instant::now() + Duration::from_secs(10);
+        pool.send(get(), queue_until).await
+    }
+
     async fn exchange(pool: &Pool) -> Result<Bytes, UpstreamError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let (response, lease) = pool.send(get(), deadline).await?;
+        let (response, lease) = lend(pool).await?;
         let body = response.into_body().collect().await.unwrap().to_bytes();
         lease.keep().await;
         Ok(body)
@@ -472,8 +477,7 @@ mod tests {
     async fn a_full_pool_answers_busy_at_the_deadline() {
         let (addr, _) = counting_server().await;
         let pool = pool_for(addr, 1, Duration::from_secs(60));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let (_held, _lease) = pool.send(get(), deadline).await.unwrap();
+        let (_held, _lease) = lend(&pool).await.unwrap();
         let soon = tokio::time::Instant::now() + Duration::from_millis(50);
         let second = pool.send(get(), soon).await;
         assert!(matches!(second, Err(UpstreamError::Busy)));
@@ -483,8 +487,7 @@ mod tests {
     async fn a_dropped_lease_closes_its_connection() {
         let (addr, accepted) = counting_server().await;
         let pool = pool_for(addr, 2, Duration::from_secs(60));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let (_unread, lease) = pool.send(get(), deadline).await.unwrap();
+        let (_unread, lease) = lend(&pool).await.unwrap();
         drop(lease);
         assert_eq!(pool.idle_count(), 0);
         assert_eq!(exchange(&pool).await.unwrap(), "ok");
@@ -586,8 +589,7 @@ mod tests {
     ) {
         let (addr, accepted) = counting_server().await;
         let pool: &'static Pool = Box::leak(Box::new(pool_for(addr, 1, Duration::from_secs(60))));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let held = pool.send(get(), deadline).await.unwrap();
+        let held = lend(pool).await.unwrap();
         let queued = tokio::spawn(async move {
             exchange(pool).await.unwrap();
             then();
@@ -631,8 +633,7 @@ mod tests {
     async fn requests_that_stopped_waiting_do_not_pile_up_in_line() {
         let (addr, _) = counting_server().await;
         let pool = pool_for(addr, 1, Duration::from_secs(60));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let (_held, _lease) = pool.send(get(), deadline).await.unwrap();
+        let (_held, _lease) = lend(&pool).await.unwrap();
         for _ in 0..300 {
             let soon = tokio::time::Instant::now() + Duration::from_millis(1);
             assert!(matches!(
