@@ -166,6 +166,7 @@ async fn connection<H: ConnectionHandler>(
     let peer = Arc::new(crate::proxy::Peer {
         addr,
         ip: addr.ip().to_string(),
+        addr_text: addr.to_string(),
         client_identity,
     });
     let service = service_fn(move |req| {

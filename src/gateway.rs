@@ -5,7 +5,6 @@
 
 pub mod watch;
 
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -191,10 +190,21 @@ impl Gateway {
     /// A fresh request id: a per-process random prefix and a counter, unique and cheap.
     pub fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        // Sized once: `format!` would grow the string as it writes.
-        let mut id = String::with_capacity(32);
-        let _ = write!(id, "{:08x}-{:012x}", self.request_prefix, n);
+        let mut id = String::with_capacity(21);
+        push_hex(&mut id, u64::from(self.request_prefix), 8);
+        id.push('-');
+        push_hex(&mut id, n, 12);
         id
+    }
+}
+
+/// Appends `value` in hex zero-padded to at least `digits` digits: what
+/// `{:0digits$x}` writes, without the formatter every request would pay for.
+fn push_hex(out: &mut String, value: u64, digits: u32) {
+    let needed = (u64::BITS - value.leading_zeros()).div_ceil(4);
+    for shift in (0..digits.max(needed)).rev() {
+        let nibble = (value >> (shift * 4)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
     }
 }
 
@@ -312,4 +322,20 @@ pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running
         shutdown,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_hex;
+
+    #[test]
+    fn hex_is_what_the_formatter_writes() {
+        for value in [0, 1, 0xabc, u64::from(u32::MAX), 1 << 48, u64::MAX] {
+            for digits in [8, 12] {
+                let mut out = String::new();
+                push_hex(&mut out, value, digits);
+                assert_eq!(out, format!("{value:0width$x}", width = digits as usize));
+            }
+        }
+    }
 }

@@ -268,7 +268,7 @@ fn entry_for(log: &RequestLog, peer: &Peer, kind: EntryKind, reason: Option<&str
         method: log.method.clone(),
         route: log.route.clone().unwrap_or_default(),
         request_id: log.request_id.clone(),
-        client: peer.addr.to_string(),
+        client: peer.addr_text.clone(),
         fields: Vec::new(),
     }
 }

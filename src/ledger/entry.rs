@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::key::Fingerprint;
@@ -81,8 +81,7 @@ impl Entry {
             member(&mut out, "reason", reason);
         }
         out.extend_from_slice(b",\"time\":");
-        // A timestamp always serialises.
-        let _ = serde_json::to_writer(&mut out, &self.time);
+        push_time(&mut out, &self.time);
         member(&mut out, "agent", &self.agent);
         member(&mut out, "vendor", &self.vendor);
         if let Some(ticket) = &self.ticket {
@@ -123,6 +122,50 @@ impl FieldDisclosure {
     }
 }
 
+/// `time` as a JSON string, exactly as its `Serialize` writes it (RFC 3339 in
+/// UTC, with 0, 3, 6 or 9 fraction digits as the nanoseconds need), by hand
+/// for the four-digit years every real clock reads.
+fn push_time(out: &mut Vec<u8>, time: &DateTime<Utc>) {
+    let (year, nanos) = (time.year(), time.nanosecond());
+    // Leap seconds (nanoseconds past a billion) and years of other widths
+    // take the general path.
+    let (Ok(year @ 0..=9999), 0..=999_999_999) = (u32::try_from(year), nanos) else {
+        // A timestamp always serialises.
+        let _ = serde_json::to_writer(&mut *out, time);
+        return;
+    };
+    out.push(b'"');
+    push_digits(out, year, 4);
+    out.push(b'-');
+    push_digits(out, time.month(), 2);
+    out.push(b'-');
+    push_digits(out, time.day(), 2);
+    out.push(b'T');
+    push_digits(out, time.hour(), 2);
+    out.push(b':');
+    push_digits(out, time.minute(), 2);
+    out.push(b':');
+    push_digits(out, time.second(), 2);
+    if nanos % 1_000_000 == 0 && nanos != 0 {
+        out.push(b'.');
+        push_digits(out, nanos / 1_000_000, 3);
+    } else if nanos % 1_000 == 0 && nanos != 0 {
+        out.push(b'.');
+        push_digits(out, nanos / 1_000, 6);
+    } else if nanos != 0 {
+        out.push(b'.');
+        push_digits(out, nanos, 9);
+    }
+    out.extend_from_slice(b"Z\"");
+}
+
+/// The last `width` decimal digits of `n`, zero-padded.
+fn push_digits(out: &mut Vec<u8>, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(b'0' + (n / 10u32.pow(place) % 10) as u8);
+    }
+}
+
 /// `,"name":"value"` (names are plain, values escaped as needed).
 fn member(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b",\"");
@@ -157,6 +200,37 @@ mod tests {
         assert!(!text.contains("ticket"));
         let back: Entry = serde_json::from_slice(&json).unwrap();
         assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn times_are_written_as_serde_writes_them() {
+        let base = DateTime::from_timestamp(1_764_560_181, 0).unwrap();
+        let far = DateTime::from_timestamp(300_000_000_000, 5).unwrap();
+        let early = DateTime::from_timestamp(-62_200_000_000, 0).unwrap();
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        let mut times = vec![far, early, leap];
+        for nanos in [
+            0,
+            7,
+            120_000_000,
+            123_000_000,
+            123_456_000,
+            123_456_789,
+            999_999_999,
+        ] {
+            times.push(base.with_nanosecond(nanos).unwrap());
+        }
+        for time in times {
+            let mut ours = Vec::new();
+            push_time(&mut ours, &time);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&time).unwrap()
+            );
+        }
     }
 
     fn text() -> impl proptest::strategy::Strategy<Value = String> {

@@ -9,6 +9,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The client's IP as text, for `X-Forwarded-For` (written once per connection).
     pub ip: String,
+    /// The client's socket address as text, for the ledger (written once per connection).
+    pub addr_text: String,
     /// The client certificate's organization (else common name), when mTLS is on.
     pub client_identity: Option<String>,
 }

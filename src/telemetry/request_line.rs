@@ -128,7 +128,7 @@ pub(super) fn now() -> String {
 }
 
 fn push_number(out: &mut String, n: u64) {
-    let _ = write!(out, "{n}");
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// `{:?}` of a `&str`, without the formatter for the common plain case.

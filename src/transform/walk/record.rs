@@ -2,10 +2,9 @@
 //! values (which detectors may reveal) and visits to its leaves.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 use std::sync::Arc;
 
-use super::{can_disclose, Walker};
+use super::{can_disclose, push_index, Walker};
 use crate::policy::tree::RuleNode;
 use crate::policy::CustomerSource;
 use crate::transform::conceal::scalar_text;
@@ -170,7 +169,7 @@ pub(super) fn for_each_leaf(
         Node::Array(items) => {
             for (i, v) in items.iter().enumerate() {
                 let mark = path.len();
-                let _ = write!(path, "[{i}]");
+                push_index(path, i);
                 for_each_leaf(v, path, visit);
                 path.truncate(mark);
             }
