@@ -192,14 +192,31 @@ struct PoolKey {
 }
 
 impl PoolKey {
-    fn of(cfg: &UpstreamConfig) -> PoolKey {
+    /// The key for `cfg`, whose CA bundle (if any) holds `ca`.
+    fn of(cfg: &UpstreamConfig, ca: Option<Vec<u8>>) -> PoolKey {
         PoolKey {
             url: cfg.url.clone(),
-            ca: cfg.ca.as_ref().and_then(|path| std::fs::read(path).ok()),
+            ca,
             connect_timeout_ms: cfg.connect_timeout_ms,
             pool_idle_timeout_ms: cfg.pool_idle_timeout_ms,
             max_connections: cfg.max_connections,
         }
+    }
+}
+
+/// The configured CA bundle's bytes, read once: the pool is built from the
+/// same bytes its key compares on the next reload.
+fn read_ca(cfg: &UpstreamConfig) -> Result<Option<Vec<u8>>, UpstreamSetupError> {
+    cfg.ca
+        .as_ref()
+        .map(|path| std::fs::read(path).map_err(|e| ca_error(cfg, e.to_string())))
+        .transpose()
+}
+
+fn ca_error(cfg: &UpstreamConfig, reason: String) -> UpstreamSetupError {
+    UpstreamSetupError::Ca {
+        path: cfg.ca.clone().unwrap_or_default(),
+        reason,
     }
 }
 
@@ -222,8 +239,16 @@ pub enum UpstreamSetupError {
 impl Upstream {
     /// Builds the client from a validated config.
     pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, UpstreamSetupError> {
-        let pool_key = PoolKey::of(cfg);
-        let pool = Arc::new(Self::build_pool(cfg)?);
+        let pool_key = PoolKey::of(cfg, read_ca(cfg)?);
+        Self::with_new_pool(cfg, pool_key)
+    }
+
+    /// A client with a pool of its own, built from the bundle bytes in `pool_key`.
+    fn with_new_pool(
+        cfg: &UpstreamConfig,
+        pool_key: PoolKey,
+    ) -> Result<Upstream, UpstreamSetupError> {
+        let pool = Arc::new(Self::build_pool(cfg, pool_key.ca.as_deref())?);
         Ok(Self::around(cfg, pool, pool_key))
     }
 
@@ -234,9 +259,9 @@ impl Upstream {
         cfg: &UpstreamConfig,
         previous: &Upstream,
     ) -> Result<Upstream, UpstreamSetupError> {
-        let pool_key = PoolKey::of(cfg);
+        let pool_key = PoolKey::of(cfg, read_ca(cfg)?);
         if pool_key != previous.pool_key {
-            return Self::new(cfg);
+            return Self::with_new_pool(cfg, pool_key);
         }
         Ok(Self::around(cfg, previous.pool.clone(), pool_key))
     }
@@ -246,13 +271,15 @@ impl Upstream {
         Arc::ptr_eq(&self.pool, &other.pool)
     }
 
-    fn build_pool(cfg: &UpstreamConfig) -> Result<pool::Pool, UpstreamSetupError> {
-        let tls = crate::accept::tls::client_config(cfg.ca.as_deref()).map_err(|reason| {
-            UpstreamSetupError::Ca {
-                path: cfg.ca.clone().unwrap_or_default(),
-                reason,
-            }
-        })?;
+    fn build_pool(
+        cfg: &UpstreamConfig,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<pool::Pool, UpstreamSetupError> {
+        let tls = match ca_pem {
+            Some(pem) => crate::accept::tls::client_config_from_pem(pem),
+            None => crate::accept::tls::client_config(None),
+        }
+        .map_err(|reason| ca_error(cfg, reason))?;
         let uri: Uri = cfg.url.parse().map_err(|_| UpstreamHostInvalid)?;
         let connector =
             connect::Connector::new(&uri, tls, Duration::from_millis(cfg.connect_timeout_ms))?;
@@ -451,5 +478,36 @@ mod tests {
             .expect("request");
         assert_eq!(req.uri(), "/v2/customers/C-1?x=1");
         assert_eq!(req.headers()[http::header::HOST], "api.example:8443");
+    }
+
+    #[test]
+    fn a_reload_keeps_the_pool_until_the_ca_bundle_changes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let bundle = dir.path().join("ca.pem");
+        let write_ca = |name: &str| {
+            let ca = crate::demo::pki::DevCa::new(name).expect("ca");
+            std::fs::write(&bundle, ca.cert_pem).expect("write");
+        };
+        write_ca("first");
+        let cfg = UpstreamConfig {
+            ca: Some(bundle.clone()),
+            ..valid()
+        };
+        let first = Upstream::new(&cfg).expect("builds");
+        let same = Upstream::rebuild(&cfg, &first).expect("rebuilds");
+        assert!(same.shares_pool_with(&first), "same bundle, same pool");
+        write_ca("second");
+        let changed = Upstream::rebuild(&cfg, &same).expect("rebuilds");
+        assert!(!changed.shares_pool_with(&same), "a new CA gets a new pool");
+        std::fs::write(&bundle, "not a certificate").expect("write");
+        let Err(err) = Upstream::rebuild(&cfg, &changed) else {
+            panic!("a bundle without a certificate was taken");
+        };
+        assert!(matches!(err, UpstreamSetupError::Ca { .. }), "{err}");
+        std::fs::remove_file(&bundle).expect("remove");
+        let Err(err) = Upstream::rebuild(&cfg, &changed) else {
+            panic!("an unreadable bundle was taken");
+        };
+        assert!(err.to_string().contains("ca.pem"), "{err}");
     }
 }

@@ -27,23 +27,34 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
         path: path.to_path_buf(),
         reason,
     };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    pem_certs(&pem).map_err(err)
+}
+
+/// The certificates in a PEM bundle; at least one.
+fn pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if certs.is_empty() {
-        return Err(err("no certificate in file".into()));
+        return Err("no certificate in file".into());
     }
     Ok(certs)
 }
 
 fn roots(path: &Path) -> Result<RootCertStore, TlsSetupError> {
+    let certs = certs(path)?;
+    trust(certs).map_err(|reason| TlsSetupError {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// A root store trusting exactly `certs`.
+fn trust(certs: Vec<CertificateDer<'static>>) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
-    for cert in certs(path)? {
-        store.add(cert).map_err(|e| TlsSetupError {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    for cert in certs {
+        store.add(cert).map_err(|e| e.to_string())?;
     }
     Ok(store)
 }
@@ -96,6 +107,16 @@ pub fn client_config(ca: Option<&Path>) -> Result<ClientConfig, String> {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
     };
+    client_config_with(store)
+}
+
+/// [`client_config`] from a CA bundle already read into memory (PEM), for a
+/// caller that also compares the bundle's bytes.
+pub fn client_config_from_pem(ca_pem: &[u8]) -> Result<ClientConfig, String> {
+    client_config_with(trust(pem_certs(ca_pem)?)?)
+}
+
+fn client_config_with(store: RootCertStore) -> Result<ClientConfig, String> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?
