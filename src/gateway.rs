@@ -198,11 +198,12 @@ impl Gateway {
     }
 }
 
-/// Appends `value` in hex zero-padded to at least `digits` digits: what
-/// `{:0digits$x}` writes, without the formatter every request would pay for.
+/// Appends `value` in hex zero-padded to at least `digits` digits (at most
+/// 16, all a u64 has): what `{:0digits$x}` writes, without the formatter every
+/// request would pay for.
 fn push_hex(out: &mut String, value: u64, digits: u32) {
     let needed = (u64::BITS - value.leading_zeros()).div_ceil(4);
-    for shift in (0..digits.max(needed)).rev() {
+    for shift in (0..digits.clamp(1, 16).max(needed)).rev() {
         let nibble = (value >> (shift * 4)) & 0xf;
         out.push(char::from(b"0123456789abcdef"[nibble as usize]));
     }
@@ -331,7 +332,7 @@ mod tests {
     #[test]
     fn hex_is_what_the_formatter_writes() {
         for value in [0, 1, 0xabc, u64::from(u32::MAX), 1 << 48, u64::MAX] {
-            for digits in [8, 12] {
+            for digits in [1, 8, 12, 16] {
                 let mut out = String::new();
                 push_hex(&mut out, value, digits);
                 assert_eq!(out, format!("{value:0width$x}", width = digits as usize));

@@ -357,9 +357,6 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// Whether `rule` may disclose `value` under a justifying ticket: it names
-/// categories, and a rule that masks or tokenizes one value never discloses a
-/// list or an object an upstream puts in its place.
 /// Appends `[index]` to a path: every array element on the way to a
 /// disclosure pays for it, so without the formatting machinery.
 pub(super) fn push_index(path: &mut String, index: usize) {
@@ -368,6 +365,9 @@ pub(super) fn push_index(path: &mut String, index: usize) {
     path.push(']');
 }
 
+/// Whether `rule` may disclose `value` under a justifying ticket: it names
+/// categories, and a rule that masks or tokenizes one value never discloses a
+/// list or an object an upstream puts in its place.
 pub(super) fn can_disclose(rule: &FieldRule, value: &Node<'_>) -> bool {
     !rule.justify.is_empty() && (!rule.action.expects_scalar() || value.is_scalar())
 }
