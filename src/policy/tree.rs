@@ -1,6 +1,5 @@
 //! Field paths (`devices[*].service_tag`) and the rule tree they compile into.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::rule::FieldRule;
@@ -71,8 +70,11 @@ impl RecordSelector {
 pub struct RuleNode {
     /// The rule naming exactly this path, if any.
     pub rule: Option<Arc<FieldRule>>,
-    /// Rules below object members, by member name.
-    pub children: BTreeMap<String, RuleNode>,
+    /// Rules below object members, by member name, sorted by (length, name):
+    /// every member of every judged object is looked up here, and most names
+    /// it is compared with differ in length, which settles it without reading
+    /// a byte of either.
+    children: Vec<(String, RuleNode)>,
     /// Rules below `[*]`.
     pub each: Option<Box<RuleNode>>,
 }
@@ -80,7 +82,27 @@ pub struct RuleNode {
 impl RuleNode {
     /// The node for an object member, if any rule lies below it.
     pub fn child(&self, key: &str) -> Option<&RuleNode> {
-        self.children.get(key)
+        let at = self.position(key).ok()?;
+        self.children.get(at).map(|(_, node)| node)
+    }
+
+    /// The node for an object member, made if it is not there yet.
+    fn child_or_insert(&mut self, key: &str) -> &mut RuleNode {
+        let at = match self.position(key) {
+            Ok(at) => at,
+            Err(at) => {
+                self.children
+                    .insert(at, (key.to_string(), RuleNode::default()));
+                at
+            }
+        };
+        &mut self.children[at].1
+    }
+
+    /// Where `key` is among the children, or where it would go.
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.children
+            .binary_search_by(|(name, _)| (name.len(), name.as_str()).cmp(&(key.len(), key)))
     }
 
     /// The node for array elements, if any rule lies below them.
@@ -104,7 +126,7 @@ impl RuleTree {
         let mut node = &mut self.root;
         for step in steps {
             node = match step {
-                Step::Key(k) => node.children.entry(k.clone()).or_default(),
+                Step::Key(k) => node.child_or_insert(k),
                 Step::Each => node.each.get_or_insert_with(Default::default),
             };
         }
@@ -141,6 +163,55 @@ impl RuleTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_member_name_finds_its_own_node() {
+        let names = [
+            "email",
+            "id",
+            "name",
+            "phone",
+            "address",
+            "devices",
+            "a",
+            "ab",
+            "ba",
+            "b",
+            "service_history",
+            "postal_code",
+            "city",
+            "é",
+            "e\u{301}",
+            "",
+        ];
+        let mut root = RuleNode::default();
+        for (depth, name) in names.iter().enumerate() {
+            // Each child is marked by its position: one `each` level per index.
+            let mut node = root.child_or_insert(name);
+            for _ in 0..depth {
+                node = node.each.get_or_insert_with(Default::default);
+            }
+        }
+        for (depth, name) in names.iter().enumerate() {
+            let mut node = root.child(name).expect(name);
+            let mut levels = 0;
+            while let Some(next) = node.element() {
+                node = next;
+                levels += 1;
+            }
+            assert_eq!(levels, depth, "{name:?} found another member's node");
+        }
+        for absent in ["Email", "emai", "emails", "c", "aa", "service-history"] {
+            assert!(root.child(absent).is_none(), "{absent:?}");
+        }
+        assert_eq!(root.children.len(), names.len());
+        root.child_or_insert("email");
+        assert_eq!(
+            root.children.len(),
+            names.len(),
+            "an existing name is not added twice"
+        );
+    }
 
     #[test]
     fn parses_paths() {
