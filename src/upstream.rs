@@ -275,11 +275,8 @@ impl Upstream {
         cfg: &UpstreamConfig,
         ca_pem: Option<&[u8]>,
     ) -> Result<pool::Pool, UpstreamSetupError> {
-        let tls = match ca_pem {
-            Some(pem) => crate::accept::tls::client_config_from_pem(pem),
-            None => crate::accept::tls::client_config(None),
-        }
-        .map_err(|reason| ca_error(cfg, reason))?;
+        let tls = crate::accept::tls::client_config_from_pem(ca_pem)
+            .map_err(|reason| ca_error(cfg, reason))?;
         let uri: Uri = cfg.url.parse().map_err(|_| UpstreamHostInvalid)?;
         let connector =
             connect::Connector::new(&uri, tls, Duration::from_millis(cfg.connect_timeout_ms))?;

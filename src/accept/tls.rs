@@ -101,22 +101,22 @@ pub fn server_config(
 
 /// The upstream client configuration: a private CA when given, else the public web roots.
 pub fn client_config(ca: Option<&Path>) -> Result<ClientConfig, String> {
-    let store = match ca {
-        Some(path) => roots(path).map_err(|e| e.reason)?,
-        None => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
-    client_config_with(store)
+    let pem = ca
+        .map(std::fs::read)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    client_config_from_pem(pem.as_deref())
 }
 
 /// [`client_config`] from a CA bundle already read into memory (PEM), for a
 /// caller that also compares the bundle's bytes.
-pub fn client_config_from_pem(ca_pem: &[u8]) -> Result<ClientConfig, String> {
-    client_config_with(trust(pem_certs(ca_pem)?)?)
-}
-
-fn client_config_with(store: RootCertStore) -> Result<ClientConfig, String> {
+pub fn client_config_from_pem(ca_pem: Option<&[u8]>) -> Result<ClientConfig, String> {
+    let store = match ca_pem {
+        Some(pem) => trust(pem_certs(pem)?)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
     let config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?

@@ -146,15 +146,15 @@ fn push_time(out: &mut Vec<u8>, time: &DateTime<Utc>) {
     push_digits(out, time.minute(), 2);
     out.push(b':');
     push_digits(out, time.second(), 2);
-    if nanos % 1_000_000 == 0 && nanos != 0 {
+    let (fraction, digits) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    if digits > 0 {
         out.push(b'.');
-        push_digits(out, nanos / 1_000_000, 3);
-    } else if nanos % 1_000 == 0 && nanos != 0 {
-        out.push(b'.');
-        push_digits(out, nanos / 1_000, 6);
-    } else if nanos != 0 {
-        out.push(b'.');
-        push_digits(out, nanos, 9);
+        push_digits(out, fraction, digits);
     }
     out.extend_from_slice(b"Z\"");
 }

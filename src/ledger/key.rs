@@ -103,27 +103,24 @@ impl LedgerKey {
         let mut len = 0;
         if value.is_ascii() {
             // Most values: a byte is a char, and its normal form is itself lowercased or nothing.
-            for &b in value.as_bytes() {
-                if b.is_ascii_alphanumeric() {
-                    buf[len] = b.to_ascii_lowercase();
-                    len += 1;
-                    if len == buf.len() {
-                        mac.update(&buf);
-                        len = 0;
-                    }
+            for b in value.bytes().filter(u8::is_ascii_alphanumeric) {
+                buf[len] = b.to_ascii_lowercase();
+                len += 1;
+                if len == buf.len() {
+                    mac.update(&buf);
+                    len = 0;
                 }
             }
-            mac.update(&buf[..len]);
-            return Fingerprint(mac.finalize().into_bytes().into());
-        }
-        for c in value.chars() {
-            normalized_char(c, |lower| {
-                len += lower.encode_utf8(&mut buf[len..]).len();
-            });
-            // One char lowercases to at most 3 chars of at most 4 bytes each.
-            if len > buf.len() - 12 {
-                mac.update(&buf[..len]);
-                len = 0;
+        } else {
+            for c in value.chars() {
+                normalized_char(c, |lower| {
+                    len += lower.encode_utf8(&mut buf[len..]).len();
+                });
+                // One char lowercases to at most 3 chars of at most 4 bytes each.
+                if len > buf.len() - 12 {
+                    mac.update(&buf[..len]);
+                    len = 0;
+                }
             }
         }
         mac.update(&buf[..len]);
