@@ -35,63 +35,20 @@ done
 BINS=("$@")
 for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }; done
 
-need() {
-    command -v "$1" >/dev/null 2>&1 && return
-    [ "$(id -u)" = 0 ] || { echo "needs $1 (apt-get install $2)" >&2; exit 1; }
-    apt-get install -y -qq "$2" >/dev/null
-}
-need valgrind valgrind
-need callgrind_control valgrind
-need wrk wrk
-need jq jq
-
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-DEMO=$WORK/demo
-mkdir -p "$WORK"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-if [ ! -s "$DEMO/demo.json" ]; then
-    # `keyhole demo` writes keys, certificates, data, tickets and the config once.
-    "${BINS[0]}" demo --dir "$DEMO" --port "$(free_port)" >"$WORK/demo.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 1 150); do [ -s "$DEMO/demo.json" ] && break; sleep 0.2; done
-    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-    [ -s "$DEMO/demo.json" ] || { echo "keyhole demo failed, see $WORK/demo.log" >&2; exit 1; }
-fi
-cd "$DEMO"
-UP_PORT=$(jq -r .upstream_port demo.json)
-KH_PORT=$(sed -n 's/^address = "127.0.0.1:\([0-9]*\)"/\1/p' keyhole.toml | head -1)
-ALICE=$(jq -r '.agents[] | select(.id=="alice") | .token' demo.json)
-BOB=$(jq -r '.agents[] | select(.id=="bob") | .token' demo.json)
-CUSTOMER=$(jq -r '.tickets[] | select(.id=="T-1001") | .customer_id' demo.json)
-URL=https://127.0.0.1:$KH_PORT/customers/$CUSTOMER
-
-"${BINS[0]}" sample-api --data customers.json --listen "127.0.0.1:$UP_PORT" \
-    --credential-file keys/upstream.credential >"$WORK/upstream.log" 2>&1 &
-PIDS+=($!)
+# shellcheck source=benches/load/valgrind_env.sh
+source "$(dirname "$0")/valgrind_env.sh"
 
 # Prints "<instructions per request> <SHA-256 share> <without SHA-256>" for one binary and mode.
 measure() {
-    local bin=$1 mode=$2 out=$WORK/callgrind.$3.$2 headers=()
-    if [ "$mode" = full ]; then
-        headers=(-H "Authorization: Bearer $ALICE" -H "X-Ticket-Id: T-1001")
-    else
-        headers=(-H "Authorization: Bearer $BOB")
-    fi
+    local bin=$1 mode=$2 out=$WORK/callgrind.$3.$2
+    headers_for "$mode"
     rm -f "$out".*
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$bin" serve --config keyhole.toml >"$WORK/keyhole.log" 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 120); do
-        curl -s -o /dev/null --cacert certs/ca.pem "https://127.0.0.1:$KH_PORT/" && break
-        sleep 0.5
-    done
-    wrk -t1 -c8 -d3s "${headers[@]}" "$URL" >/dev/null 2>&1
+    start_under_valgrind "$WORK/keyhole.log" "$bin" --tool=callgrind --callgrind-out-file="$out"
+    local pid=$KEYHOLE_PID
+    wrk -t1 -c8 -d3s "${HEADERS[@]}" "$URL" >/dev/null 2>&1
     callgrind_control -z "$pid" >/dev/null 2>&1
     local requests
-    requests=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" "${headers[@]}" "$URL" | awk '/requests in/{print $1}')
+    requests=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" "${HEADERS[@]}" "$URL" | awk '/requests in/{print $1}')
     callgrind_control -d "$pid" >/dev/null 2>&1
     kill "$pid"; wait "$pid" 2>/dev/null || true
     python3 - "$out.1" "$requests" <<'PY'

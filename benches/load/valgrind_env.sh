@@ -1,0 +1,76 @@
+# Shared setup of the valgrind-based measurements (instructions.sh,
+# allocations.sh); sourced, not run. Expects BINS (keyhole binaries) and WORK
+# (a work directory) to be set. It installs what is missing (as root), makes
+# the demo's files once with the first binary, starts the demo's sample API as
+# the upstream, and stops it again on exit. Afterwards the caller has:
+#   DEMO, KH_PORT, URL      the demo directory, Keyhole's port and the URL driven
+#   headers_for MODE        fills HEADERS for `full` (alice, ticket T-1001) or
+#                           `masking` (bob, no ticket)
+#   start_under_valgrind LOG BIN VALGRIND_OPTIONS...
+#                           runs `BIN serve` under valgrind with a fresh
+#                           ledger, and sets KEYHOLE_PID once it answers
+
+# The demo directory becomes the working directory below: binaries named by a
+# relative path are resolved first.
+for i in "${!BINS[@]}"; do BINS[i]=$(realpath "${BINS[i]}"); done
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return
+    [ "$(id -u)" = 0 ] || { echo "needs $1 (apt-get install $2)" >&2; exit 1; }
+    apt-get install -y -qq "$2" >/dev/null
+}
+need valgrind valgrind
+need callgrind_control valgrind
+need wrk wrk
+need jq jq
+need curl curl
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+DEMO=$WORK/demo
+mkdir -p "$WORK"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+if [ ! -s "$DEMO/demo.json" ]; then
+    # `keyhole demo` writes keys, certificates, data, tickets and the config once.
+    "${BINS[0]}" demo --dir "$DEMO" --port "$(free_port)" >"$WORK/demo.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 150); do [ -s "$DEMO/demo.json" ] && break; sleep 0.2; done
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    [ -s "$DEMO/demo.json" ] || { echo "keyhole demo failed, see $WORK/demo.log" >&2; exit 1; }
+fi
+cd "$DEMO"
+UP_PORT=$(jq -r .upstream_port demo.json)
+KH_PORT=$(sed -n 's/^address = "127.0.0.1:\([0-9]*\)"/\1/p' keyhole.toml | head -1)
+ALICE=$(jq -r '.agents[] | select(.id=="alice") | .token' demo.json)
+BOB=$(jq -r '.agents[] | select(.id=="bob") | .token' demo.json)
+CUSTOMER=$(jq -r '.tickets[] | select(.id=="T-1001") | .customer_id' demo.json)
+URL=https://127.0.0.1:$KH_PORT/customers/$CUSTOMER
+
+"${BINS[0]}" sample-api --data customers.json --listen "127.0.0.1:$UP_PORT" \
+    --credential-file keys/upstream.credential >"$WORK/upstream.log" 2>&1 &
+PIDS+=($!)
+
+headers_for() {
+    if [ "$1" = full ]; then
+        HEADERS=(-H "Authorization: Bearer $ALICE" -H "X-Ticket-Id: T-1001")
+    else
+        HEADERS=(-H "Authorization: Bearer $BOB")
+    fi
+}
+
+start_under_valgrind() {
+    local log=$1 bin=$2
+    shift 2
+    # A fresh ledger for every run, so no run opens another's segments.
+    rm -rf ledger
+    valgrind "$@" "$bin" serve --config keyhole.toml >"$log" 2>&1 &
+    KEYHOLE_PID=$!
+    for _ in $(seq 1 120); do
+        curl -s -o /dev/null --cacert certs/ca.pem "https://127.0.0.1:$KH_PORT/" && return
+        sleep 0.5
+    done
+    echo "keyhole did not start under valgrind, see $log" >&2
+    exit 1
+}
