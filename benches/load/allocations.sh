@@ -10,6 +10,10 @@
 # too), and so do the TLS handshakes of wrk's 8 keep-alive connections, spread
 # over the thousands of requests they carry.
 #
+# dhat sees the system allocator only, and a release build uses jemalloc: build
+# the binaries to measure with the system allocator,
+#   CARGO_TARGET_DIR=target/dhat cargo build --release --no-default-features
+#
 # Usage: benches/load/allocations.sh [--seconds S] [--top N] [--work DIR] BIN [BIN2]
 #   BIN, BIN2  keyhole binaries; with two, the last column is BIN2/BIN.
 #   --top N    also list the N call sites allocating most often (default 12;
@@ -25,12 +29,12 @@ while [ $# -gt 0 ]; do
         --seconds) SECONDS_RUN=$2; shift 2 ;;
         --top) TOP=$2; shift 2 ;;
         --work) WORK=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         -*) echo "unknown argument: $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -ge 1 ] || { sed -n '11,15p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '15,19p' "$0"; exit 2; }
 BINS=("$@")
 for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }; done
 
@@ -66,6 +70,9 @@ def totals(path):
 
 d, blocks, size = totals(loaded)
 _, idle_blocks, idle_size = totals(idle)
+if blocks - idle_blocks < requests:
+    sys.exit("fewer allocations than requests: a binary built with jemalloc, which dhat"
+             " cannot see (build with --no-default-features)")
 print(f"{(blocks - idle_blocks) / requests:.1f} {(size - idle_size) / requests:.0f}")
 if top > 0:
     # The first frames outside the allocator and the standard containers name a site.
