@@ -3,6 +3,12 @@
 //!
 //! `cargo bench --bench ledger -- --warm-up-time 1 --measurement-time 3`
 
+// The allocator the gateway's binary runs with (see src/main.rs), so the
+// numbers are the deployed ones.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,12 @@
 //! response, `detokenize` per token an agent sends back, and scanning request
 //! text that holds tokens or none.
 
+// The allocator the gateway's binary runs with (see src/main.rs), so the
+// numbers are the deployed ones.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
