@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use support::oracle::{leaks, variants};
@@ -88,6 +89,41 @@ async fn every_disclosure_is_ledgered_by_fingerprint_never_by_value() {
         "the ledger holds a clear value"
     );
     assert!(keyhole::audit::verify(&env.ledger_dir()).unwrap().records >= 1);
+}
+
+/// A value shown at several places in one response (a device's tag in the
+/// device list and again in its service cases) is ledgered at every place,
+/// each under the one fingerprint an auditor computes from the value.
+#[tokio::test]
+async fn a_value_shown_twice_is_ledgered_at_both_places() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    assert_eq!(disclose(&env).await.status, 200);
+    env.running.gateway.ledger.checkpoint().await.unwrap();
+    let key = keyhole::audit::load_key(&env.ledger_dir(), None).unwrap();
+
+    let mut repeated = 0;
+    for (i, device) in a.devices.iter().enumerate() {
+        let cases: Vec<String> = (a.service_history.iter().enumerate())
+            .filter(|(_, case)| case.service_tag == device.service_tag)
+            .map(|(j, _)| format!("service_history[{j}].service_tag"))
+            .collect();
+        if cases.is_empty() {
+            continue;
+        }
+        repeated += 1;
+        let sightings =
+            keyhole::audit::who_saw(&env.ledger_dir(), &key, &device.service_tag).unwrap();
+        let paths: BTreeSet<&str> = sightings.iter().map(|s| s.path.as_str()).collect();
+        let device_path = format!("devices[{i}].service_tag");
+        for expected in cases.iter().chain([&device_path]) {
+            assert!(paths.contains(expected.as_str()), "{expected} in {paths:?}");
+        }
+    }
+    assert!(
+        repeated > 0,
+        "the ticket's customer has a tag in its service history"
+    );
 }
 
 #[tokio::test]

@@ -5,14 +5,17 @@
 //! - `walk/detect.rs`: detectors over text about to leave in the clear.
 //! - `walk/search.rs`: whether a judged search result shows the search text.
 //! - `walk/issued.rs`: tokens already issued in this response, sealed once.
+//! - `walk/fingerprinted.rs`: values already disclosed in this response, fingerprinted once.
 
 mod detect;
+mod fingerprinted;
 mod issued;
 mod record;
 mod search;
 
 use std::sync::Arc;
 
+use self::fingerprinted::Fingerprinted;
 use self::issued::IssuedTokens;
 use self::record::{for_each_leaf, RecordState};
 use super::conceal::{generalize, mask, scalar_text, text};
@@ -38,6 +41,8 @@ pub(super) struct Walker<'a> {
     scanning_disclosed: bool,
     /// Tokens issued so far, so a repeated value is sealed once.
     issued: IssuedTokens<'a>,
+    /// Fingerprints taken so far, so a value disclosed again is fingerprinted once.
+    fingerprinted: Fingerprinted,
 }
 
 /// Member names that could be confused with path syntax never match a rule.
@@ -54,6 +59,7 @@ impl<'a> Walker<'a> {
             path: String::with_capacity(64),
             scanning_disclosed: false,
             issued: IssuedTokens::default(),
+            fingerprinted: Fingerprinted::default(),
         }
     }
 
@@ -292,14 +298,18 @@ impl<'a> Walker<'a> {
                 self.out.customers.push(customer.to_string());
             }
         }
-        let (out, fingerprint) = (&mut self.out, self.judge.fingerprint);
+        let (out, memo, fingerprint) = (
+            &mut self.out,
+            &mut self.fingerprinted,
+            self.judge.fingerprint,
+        );
         for_each_leaf(value, &mut self.path, &mut |path, text| {
             out.counts.disclosed += 1;
             out.disclosures.push(FieldDisclosure {
                 customer: Arc::clone(customer),
                 path: path.to_string(),
                 class: Arc::clone(class),
-                fingerprint: fingerprint(text),
+                fingerprint: memo.get_or_take(text, fingerprint),
             });
         });
     }
