@@ -29,7 +29,9 @@ use crate::ledger::{KeyError, LedgerKey, Manifest, ReadError};
 pub use agent::{agent_history, AgentRecord};
 pub use attribute::{attribute, Attribution, Evidence, Suspect};
 pub use leaked::{candidates, parse_leaked, LeakedRow};
-pub use verify::{verify, verify_with_key, BadRecord, VerifyReport};
+pub use verify::{
+    verify, verify_anchored, verify_with_key, Anchor, AnchorInvalid, BadRecord, VerifyReport,
+};
 pub use who_saw::{who_saw, Sighting};
 
 /// A command-line value that may be customer data: parsed like a string, but
@@ -54,12 +56,25 @@ impl FromStr for Sensitive {
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
     /// Check the whole chain and its checkpoints; exit 1 naming the first bad record.
+    ///
+    /// Without the ledger key the checkpoints cannot be authenticated, and a
+    /// chain rewritten by someone who could write the directory would pass:
+    /// that is exit 1 too, unless `--chain-only` accepts it.
     Verify {
         /// Ledger directory.
         dir: PathBuf,
         /// Ledger key file (default: the one named in the ledger's manifest).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// A point the ledger must reach, known from outside it: `SEQ` (a
+        /// `Keyhole-Disclosure` an agent received) or `SEQ:HEAD` (a checkpoint
+        /// from the gateway's log). Catches records cut from the tail. Repeatable.
+        #[arg(long = "anchor", value_name = "SEQ[:HEAD]")]
+        anchors: Vec<Anchor>,
+        /// Accept checkpoints that cannot be authenticated (no key at hand):
+        /// checks the chain's integrity only.
+        #[arg(long)]
+        chain_only: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -116,8 +131,11 @@ pub enum AuditCommand {
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The ledger directory does not exist.
-    #[error("ledger directory {0} does not exist")]
+    #[error("ledger directory {0} does not exist or is not a directory")]
     NoLedger(PathBuf),
+    /// The directory holds no manifest, checkpoint log or segment.
+    #[error("{0} holds no ledger (no manifest.json, checkpoints.jsonl or segments)")]
+    NotALedger(PathBuf),
     /// Reading segments failed.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -161,16 +179,26 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode, AuditError> {
 /// [`run`], writing to `out`.
 pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditError> {
     let text = match cmd {
-        AuditCommand::Verify { dir, key, json } => {
-            let key = match key {
-                Some(path) => Some(load_key(&dir, Some(&path))?),
-                None => load_key(&dir, None).ok(),
+        AuditCommand::Verify {
+            dir,
+            key,
+            anchors,
+            chain_only,
+            json,
+        } => {
+            let (key, key_problem) = match key {
+                Some(path) => (Some(load_key(&dir, Some(&path))?), None),
+                None => match load_key(&dir, None) {
+                    Ok(key) => (Some(key), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
             };
-            let report = verify_with_key(&dir, key.as_ref())?;
-            let code = if report.ok() { 0 } else { 1 };
+            let mut report = verify_anchored(&dir, key.as_ref(), &anchors)?;
+            report.key_problem = key_problem;
+            let passed = report.trusted() || (chain_only && report.ok());
             let text = render::verify(&dir, &report, json);
             write_out(out, &text)?;
-            return Ok(ExitCode::from(code));
+            return Ok(ExitCode::from(if passed { 0 } else { 1 }));
         }
         AuditCommand::WhoSaw {
             dir,

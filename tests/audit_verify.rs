@@ -7,9 +7,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use keyhole::audit::{run_to, verify, AuditCommand, BadRecord};
+use keyhole::audit::{run_to, verify, verify_anchored, Anchor, AuditCommand, BadRecord};
 use keyhole::ledger::record::{encode, parse_hash, Hash};
-use keyhole::ledger::{Ledger, LedgerConfig, CHECKPOINT_FILE};
+use keyhole::ledger::{Ledger, LedgerConfig, CHECKPOINT_FILE, MANIFEST_FILE};
 use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
 
@@ -90,6 +90,8 @@ async fn intact_ledger_verifies_and_exits_zero() {
     let cmd = AuditCommand::Verify {
         dir: cfg.dir.clone(),
         key: None,
+        anchors: Vec::new(),
+        chain_only: false,
         json: false,
     };
     let code = run_to(cmd, &mut out).unwrap();
@@ -201,8 +203,8 @@ async fn truncated_tail_and_missing_segments_are_caught() {
 }
 
 /// Rewrites every record from `from` on with `agent` changed, recomputing the
-/// hashes as someone without the ledger key could.
-fn rewrite_chain(dir: &Path, from: u64, agent: &str) {
+/// hashes as someone without the ledger key could; returns the new head.
+fn rewrite_chain(dir: &Path, from: u64, agent: &str) -> Hash {
     let mut prev: Option<Hash> = None;
     for (path, first, seg_lines) in layout(dir) {
         let mut out = Vec::new();
@@ -221,13 +223,16 @@ fn rewrite_chain(dir: &Path, from: u64, agent: &str) {
         }
         std::fs::write(path, out).unwrap();
     }
+    prev.unwrap()
 }
 
 #[tokio::test]
 async fn a_rewritten_chain_fails_the_keyed_checkpoints() {
     let root = tempfile::tempdir().unwrap();
     let cfg = build(root.path()).await;
-    let (_a, dir) = tampered(&cfg, |dir| rewrite_chain(dir, 200, "mallory"));
+    let (_a, dir) = tampered(&cfg, |dir| {
+        rewrite_chain(dir, 200, "mallory");
+    });
     let bad = first_bad(&dir);
     assert_eq!(
         bad.seq,
@@ -280,6 +285,8 @@ async fn bad_ledger_exits_one_and_prints_the_record() {
         let cmd = AuditCommand::Verify {
             dir: dir.clone(),
             key: None,
+            anchors: Vec::new(),
+            chain_only: false,
             json,
         };
         let code = run_to(cmd, &mut out).unwrap();
@@ -298,5 +305,153 @@ async fn bad_ledger_exits_one_and_prints_the_record() {
             );
             assert!(text.contains("hash does not match"), "{text}");
         }
+    }
+}
+
+/// `audit verify DIR` as the binary runs it: exit code and output.
+fn verify_cli(dir: &Path, anchors: &[&str], chain_only: bool) -> (u8, String) {
+    let mut out = Vec::new();
+    let cmd = AuditCommand::Verify {
+        dir: dir.to_path_buf(),
+        key: None,
+        anchors: anchors.iter().map(|a| a.parse().unwrap()).collect(),
+        chain_only,
+        json: false,
+    };
+    let code = run_to(cmd, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    for n in [0, 1] {
+        if format!("{code:?}") == format!("{:?}", std::process::ExitCode::from(n)) {
+            return (n, text);
+        }
+    }
+    panic!("unexpected exit code {code:?}");
+}
+
+/// Without the manifest that names the key, a chain rewritten by someone
+/// without the key cannot be told from the real one: that is not a pass.
+#[tokio::test]
+async fn a_rewritten_chain_without_its_manifest_does_not_pass() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    for manifest in [None, Some("garbage\n")] {
+        let (_a, dir) = tampered(&cfg, |dir| {
+            let head = hex::encode(rewrite_chain(dir, 2, "mallory"));
+            let checkpoints = dir.join(CHECKPOINT_FILE);
+            let mut l = lines(&checkpoints);
+            let last = l.len() - 1;
+            let cp: serde_json::Value = serde_json::from_str(&l[last]).unwrap();
+            l[last] = l[last].replace(cp["head"].as_str().unwrap(), &head);
+            write_lines(&checkpoints, &l);
+            match manifest {
+                None => std::fs::remove_file(dir.join(MANIFEST_FILE)).unwrap(),
+                Some(text) => std::fs::write(dir.join(MANIFEST_FILE), text).unwrap(),
+            }
+        });
+        let (code, text) = verify_cli(&dir, &[], false);
+        assert_eq!(code, 1, "{manifest:?}: {text}");
+        assert!(text.contains("NOT authenticated"), "{text}");
+        assert!(!text.contains(": OK"), "{text}");
+        // Accepting an unkeyed check is a choice the auditor makes out loud.
+        let (code, text) = verify_cli(&dir, &[], true);
+        assert_eq!(code, 0, "{text}");
+        assert!(
+            text.contains("chain intact, checkpoints NOT authenticated"),
+            "{text}"
+        );
+        // With the key, the forged checkpoint is caught.
+        let key = keyhole::audit::load_key(&cfg.dir, None).unwrap();
+        let report = verify_anchored(&dir, Some(&key), &[]).unwrap();
+        assert!(report.first_bad.unwrap().problem.contains("MAC"));
+    }
+}
+
+#[tokio::test]
+async fn a_directory_with_no_ledger_in_it_is_an_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = verify(empty.path()).unwrap_err();
+    assert!(err.to_string().contains("holds no ledger"), "{err}");
+
+    // Every file but the manifest deleted: the checkpoint log every open writes is gone.
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let (_a, dir) = tampered(&cfg, |dir| {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() != MANIFEST_FILE {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    });
+    assert!(first_bad(&dir)
+        .problem
+        .contains("checkpoint log is missing"));
+}
+
+/// Records after the newest checkpoint, cut off together with that
+/// checkpoint, leave a consistent ledger; an anchor from outside catches it.
+#[tokio::test]
+async fn an_anchor_catches_records_cut_from_the_tail() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let intact = verify(&cfg.dir).unwrap();
+    let anchor_text = format!("{}:{}", intact.last_seq, intact.head);
+    assert_eq!(verify_cli(&cfg.dir, &[&anchor_text], false).0, 0);
+
+    let segs = layout(&cfg.dir);
+    let (last, last_first, _) = segs.last().unwrap().clone();
+    let (_a, dir) = tampered(&cfg, |dir| {
+        std::fs::remove_file(dir.join(last.file_name().unwrap())).unwrap();
+        let checkpoints = dir.join(CHECKPOINT_FILE);
+        let kept: Vec<String> = lines(&checkpoints)
+            .into_iter()
+            .filter(|l| {
+                let cp: serde_json::Value = serde_json::from_str(l).unwrap();
+                cp["seq"].as_u64().unwrap() < last_first
+            })
+            .collect();
+        write_lines(&checkpoints, &kept);
+    });
+    let cut = verify(&dir).unwrap();
+    assert!(cut.ok(), "the known gap: {cut:?}");
+    assert_eq!(cut.last_seq, last_first - 1);
+    assert_eq!(
+        cut.after_last_checkpoint,
+        cut.last_seq - cut.last_checkpoint.unwrap()
+    );
+    let (_, text) = verify_cli(&dir, &[], false);
+    assert!(text.contains("after the last checkpoint"), "{text}");
+
+    for anchor in [anchor_text.clone(), intact.last_seq.to_string()] {
+        let (code, text) = verify_cli(&dir, &[&anchor], false);
+        assert_eq!(code, 1, "{anchor}: {text}");
+        assert!(
+            text.contains(&format!("first bad record: seq {last_first}")),
+            "{text}"
+        );
+        assert!(text.contains("anchor names seq"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_anchor_with_another_head_is_caught_where_it_points() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let forged = Anchor {
+        seq: 150,
+        head: Some([7; 32]),
+    };
+    let key = keyhole::audit::load_key(&cfg.dir, None).unwrap();
+    let report = verify_anchored(&cfg.dir, Some(&key), &[forged]).unwrap();
+    let bad = report.first_bad.expect("the anchor disagrees");
+    assert_eq!(bad.seq, Some(150));
+    assert!(
+        bad.problem.contains("anchored chain head"),
+        "{}",
+        bad.problem
+    );
+
+    for text in ["", "x", "12:abc", "-1", "12:", ":00"] {
+        assert!(text.parse::<Anchor>().is_err(), "{text:?}");
     }
 }

@@ -24,20 +24,29 @@ pub fn verify(dir: &Path, report: &VerifyReport, json: bool) -> String {
         return to_json(report);
     }
     let mut out = String::new();
-    let status = if report.ok() { "OK" } else { "BAD" };
+    let status = match (report.ok(), report.checkpoints_authenticated) {
+        (false, _) => "BAD",
+        (true, true) => "OK",
+        (true, false) => "chain intact, checkpoints NOT authenticated",
+    };
     let _ = writeln!(out, "ledger {}: {status}", dir.display());
     if let Some(bad) = &report.first_bad {
         let seq = bad.seq.map_or_else(|| "?".into(), |s| s.to_string());
+        // Line 0: the problem is where the file ends, not at one of its lines.
+        let place = match bad.line {
+            0 => bad.file.clone(),
+            line => format!("{} line {line}", bad.file),
+        };
         let _ = writeln!(
             out,
-            "first bad record: seq {seq} ({} line {}): {}",
-            bad.file, bad.line, bad.problem
+            "first bad record: seq {seq} ({place}): {}",
+            bad.problem
         );
     }
-    let auth = if report.checkpoints_authenticated {
-        "authenticated"
-    } else {
-        "NOT authenticated: no key"
+    let auth = match (&report.key_problem, report.checkpoints_authenticated) {
+        (_, true) => "authenticated".to_string(),
+        (Some(why), false) => format!("NOT authenticated: {why}"),
+        (None, false) => "NOT authenticated: no key".to_string(),
     };
     let last_cp = report
         .last_checkpoint
@@ -54,6 +63,22 @@ pub fn verify(dir: &Path, report: &VerifyReport, json: bool) -> String {
         "checkpoints   {} ({auth}), last at {last_cp}",
         report.checkpoints
     );
+    if report.after_last_checkpoint > 0 {
+        let _ = writeln!(
+            out,
+            "uncovered     {} record(s) after the last checkpoint; only an --anchor shows their removal",
+            report.after_last_checkpoint
+        );
+    }
+    if report.anchors > 0 {
+        let _ = writeln!(out, "anchors       {}", report.anchors);
+    }
+    if !report.checkpoints_authenticated {
+        let _ = writeln!(
+            out,
+            "without the ledger key a rewritten chain cannot be ruled out: pass --key FILE (or --chain-only to accept this)"
+        );
+    }
     if report.unfinished_tail_bytes > 0 {
         let _ = writeln!(
             out,

@@ -1,8 +1,18 @@
-//! `audit verify`: re-checks every record, the chain across segments, and the
-//! keyed checkpoints, and names the first thing that is wrong.
+//! `audit verify`: re-checks every record, the chain across segments, the
+//! keyed checkpoints and any anchors given, and names the first thing that is
+//! wrong.
+//!
+//! The checkpoints are what make the chain tamper-evident: SHA-256 is unkeyed,
+//! so whoever can write the directory can rewrite every record and recompute
+//! every hash, but cannot MAC a checkpoint without the ledger key. Records after
+//! the newest checkpoint are vouched for by nothing inside the directory, so
+//! cutting them off (with any checkpoints after the cut) leaves a consistent
+//! ledger; an anchor (a checkpoint the gateway logged elsewhere, or a
+//! disclosure seq an agent's response carried) closes that gap.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::str::FromStr;
 
 use serde::Serialize;
 
@@ -11,7 +21,7 @@ use crate::ledger::read::RecordView;
 use crate::ledger::record::{hash_hex, parse_hash, Hash};
 use crate::ledger::{
     list_segments, Break, Checkpoint, Head, LedgerKey, Problem, SegmentFile, CHECKPOINT_FILE,
-    QUARANTINE_DIR,
+    MANIFEST_FILE, QUARANTINE_DIR,
 };
 
 /// What `verify` found.
@@ -36,14 +46,57 @@ pub struct VerifyReport {
     pub unfinished_tail_bytes: u64,
     /// Torn tails kept in `quarantine/`.
     pub quarantined: usize,
+    /// Records after the newest checkpoint: chained, but vouched for by no
+    /// checkpoint, so only an anchor at or beyond them shows their removal.
+    pub after_last_checkpoint: u64,
+    /// Anchors given, all of which the ledger reached (unless `first_bad` says otherwise).
+    pub anchors: usize,
+    /// Why the checkpoints could not be authenticated, when they were not.
+    pub key_problem: Option<String>,
     /// The first problem, if any.
     pub first_bad: Option<BadRecord>,
 }
 
 impl VerifyReport {
-    /// True when nothing is wrong.
+    /// True when nothing is wrong with the chain as far as it could be checked.
     pub fn ok(&self) -> bool {
         self.first_bad.is_none()
+    }
+
+    /// True when nothing is wrong and the checkpoints were authenticated, so
+    /// a chain rewritten without the key would have been caught.
+    pub fn trusted(&self) -> bool {
+        self.ok() && self.checkpoints_authenticated
+    }
+}
+
+/// A point of the chain known from outside the ledger directory: the ledger
+/// must reach `seq`, and with a hash, hold a record there whose hash it is.
+/// Written `SEQ` or `SEQ:HEAD` (the head as 64 hex digits, as the gateway logs
+/// it with each checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// The seq the ledger must reach.
+    pub seq: u64,
+    /// The chain head at `seq`, when known.
+    pub head: Option<Hash>,
+}
+
+/// Why an `--anchor` could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("an anchor is SEQ or SEQ:HEAD, the head as 64 hex digits")]
+pub struct AnchorInvalid;
+
+impl FromStr for Anchor {
+    type Err = AnchorInvalid;
+
+    fn from_str(text: &str) -> Result<Anchor, AnchorInvalid> {
+        let (seq, head) = match text.split_once(':') {
+            Some((seq, head)) => (seq, Some(parse_hash(head).ok_or(AnchorInvalid)?)),
+            None => (text, None),
+        };
+        let seq = seq.parse().map_err(|_| AnchorInvalid)?;
+        Ok(Anchor { seq, head })
     }
 }
 
@@ -69,8 +122,25 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, AuditError> {
 
 /// Verifies `dir`; `key` authenticates checkpoints (skipped when `None`).
 pub fn verify_with_key(dir: &Path, key: Option<&LedgerKey>) -> Result<VerifyReport, AuditError> {
+    verify_anchored(dir, key, &[])
+}
+
+/// [`verify_with_key`], also holding the ledger to `anchors`.
+pub fn verify_anchored(
+    dir: &Path,
+    key: Option<&LedgerKey>,
+    anchors: &[Anchor],
+) -> Result<VerifyReport, AuditError> {
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
+    }
+    if [MANIFEST_FILE, CHECKPOINT_FILE]
+        .iter()
+        .all(|name| !dir.join(name).exists())
+        && list_segments(dir).is_ok_and(|s| s.is_empty())
+    {
+        // Nothing of a ledger at all: a wrong path, or every file deleted.
+        return Err(AuditError::NotALedger(dir.to_path_buf()));
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -88,6 +158,9 @@ pub fn verify_with_key(dir: &Path, key: Option<&LedgerKey>) -> Result<VerifyRepo
         checkpoints_authenticated: key.is_some(),
         unfinished_tail_bytes: 0,
         quarantined: count_quarantined(dir),
+        after_last_checkpoint: 0,
+        anchors: anchors.len(),
+        key_problem: None,
         first_bad: None,
     };
     let checkpoints = match check_checkpoints(&all, key) {
@@ -97,14 +170,24 @@ pub fn verify_with_key(dir: &Path, key: Option<&LedgerKey>) -> Result<VerifyRepo
             return Ok(report);
         }
     };
+    let anchored = match check_anchors(anchors, &checkpoints) {
+        Ok(map) => map,
+        Err(bad) => {
+            report.first_bad = Some(bad);
+            return Ok(report);
+        }
+    };
     report.last_checkpoint = checkpoints.keys().next_back().copied();
-    let head = walk_all(&segments, &checkpoints, &mut report, io)?;
+    let head = walk_all(&segments, &anchored, &mut report, io)?;
     report.last_seq = head.seq;
     report.head = hash_hex(&head.hash);
+    report.after_last_checkpoint = head.seq - report.last_checkpoint.unwrap_or(0).min(head.seq);
     if report.first_bad.is_none() {
-        report.first_bad = truncation(&checkpoints, head, &segments);
+        report.first_bad = truncation(&checkpoints, anchors, head, &segments);
     }
-    if report.first_bad.is_none() && checkpoints.is_empty() && head.seq > 0 {
+    // Every open of a ledger writes a checkpoint, so a ledger without one
+    // (even with no records left) had its checkpoint log removed.
+    if report.first_bad.is_none() && checkpoints.is_empty() {
         report.first_bad = Some(BadRecord {
             seq: None,
             file: CHECKPOINT_FILE.to_string(),
@@ -121,7 +204,7 @@ pub fn verify_with_key(dir: &Path, key: Option<&LedgerKey>) -> Result<VerifyRepo
 /// first problem, recording it in `report`; returns the last good head.
 fn walk_all<F, E>(
     segments: &[SegmentFile],
-    checkpoints: &BTreeMap<u64, Hash>,
+    expected: &BTreeMap<u64, Expected>,
     report: &mut VerifyReport,
     io: F,
 ) -> Result<Head, AuditError>
@@ -134,7 +217,7 @@ where
         let bytes = std::fs::read(&segment.path).map_err(io(&segment.path))?;
         let walk =
             crate::ledger::scan_segment(&bytes, segment.first_seq, Some(head), |line, link| {
-                check_record(line, link.seq, &link.hash, checkpoints)
+                check_record(line, link.seq, &link.hash, expected)
             });
         report.records += walk.records;
         head = walk.head;
@@ -173,15 +256,56 @@ fn check_record(
     line: &[u8],
     seq: u64,
     hash: &Hash,
-    checkpoints: &BTreeMap<u64, Hash>,
+    expected: &BTreeMap<u64, Expected>,
 ) -> Result<(), Problem> {
     if serde_json::from_slice::<RecordView<'_>>(line).is_err() {
         return Err(Problem::BadEntry);
     }
-    match checkpoints.get(&seq) {
-        Some(expected) if expected != hash => Err(Problem::CheckpointMismatch),
+    match expected.get(&seq) {
+        Some(Expected::Checkpoint(head)) if head != hash => Err(Problem::CheckpointMismatch),
+        Some(Expected::Anchor(head)) if head != hash => Err(Problem::AnchorMismatch),
         _ => Ok(()),
     }
+}
+
+/// The head a record must have, and who says so.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// A checkpoint in the directory.
+    Checkpoint(Hash),
+    /// An anchor given from outside it.
+    Anchor(Hash),
+}
+
+/// The checkpoints' heads joined with the anchors that name one, or the first
+/// anchor that contradicts a checkpoint.
+fn check_anchors(
+    anchors: &[Anchor],
+    checkpoints: &BTreeMap<u64, Hash>,
+) -> Result<BTreeMap<u64, Expected>, BadRecord> {
+    let mut expected: BTreeMap<u64, Expected> = checkpoints
+        .iter()
+        .map(|(&seq, &head)| (seq, Expected::Checkpoint(head)))
+        .collect();
+    for anchor in anchors {
+        let Some(head) = anchor.head else { continue };
+        match checkpoints.get(&anchor.seq) {
+            Some(checkpointed) if *checkpointed != head => {
+                return Err(BadRecord {
+                    seq: Some(anchor.seq),
+                    file: CHECKPOINT_FILE.to_string(),
+                    line: 0,
+                    problem: "the anchor's head differs from the checkpoint of the same seq"
+                        .to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                expected.insert(anchor.seq, Expected::Anchor(head));
+            }
+        }
+    }
+    Ok(expected)
 }
 
 /// Checkpoint seq -> head hash, or the first checkpoint line that is malformed,
@@ -222,27 +346,29 @@ fn check_checkpoints(
     Ok(map)
 }
 
-/// A checkpoint above the last record means records were cut from the tail
-/// (or a final segment is missing).
+/// A checkpoint or an anchor above the last record means records were cut
+/// from the tail (or a final segment is missing).
 fn truncation(
     checkpoints: &BTreeMap<u64, Hash>,
+    anchors: &[Anchor],
     head: Head,
     segments: &[SegmentFile],
 ) -> Option<BadRecord> {
-    let (&top, _) = checkpoints.iter().next_back()?;
-    if top <= head.seq {
-        return None;
-    }
-    Some(BadRecord {
-        seq: Some(head.seq + 1),
-        file: segments.last().map_or_else(|| CHECKPOINT_FILE.to_string(), SegmentFile::name),
-        line: 0,
-        problem: format!(
-            "ledger ends at seq {} but a checkpoint covers seq {top}: records {}..={top} were truncated or a segment is missing",
-            head.seq,
-            head.seq + 1
-        ),
-    })
+    let beyond = |top: u64, says: &str| {
+        (top > head.seq).then(|| BadRecord {
+            seq: Some(head.seq + 1),
+            file: segments.last().map_or_else(|| CHECKPOINT_FILE.to_string(), SegmentFile::name),
+            line: 0,
+            problem: format!(
+                "ledger ends at seq {} but {says} seq {top}: records {}..={top} were truncated or a segment is missing",
+                head.seq,
+                head.seq + 1
+            ),
+        })
+    };
+    let checkpointed = checkpoints.keys().next_back().copied().unwrap_or(0);
+    let anchored = anchors.iter().map(|a| a.seq).max().unwrap_or(0);
+    beyond(checkpointed, "a checkpoint covers").or_else(|| beyond(anchored, "an anchor names"))
 }
 
 fn count_quarantined(dir: &Path) -> usize {

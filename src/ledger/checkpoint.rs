@@ -154,6 +154,14 @@ impl Log {
                 self.len += written;
                 self.dirty = false;
                 self.last_seq = Some(head.seq);
+                // A copy of the head outside the ledger directory, where the
+                // logs go: `audit verify --anchor SEQ:HEAD` holds the ledger to
+                // it, which catches records cut from the tail.
+                tracing::info!(
+                    seq = head.seq,
+                    head = %super::record::hash_hex(&head.hash),
+                    "ledger checkpoint"
+                );
             }
             Err(e) => {
                 self.dirty = true;

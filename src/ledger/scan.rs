@@ -60,6 +60,9 @@ pub enum Problem {
     /// A checkpoint vouches for a different hash at this seq.
     #[error("differs from the checkpointed chain head at this seq")]
     CheckpointMismatch,
+    /// An anchor given to `audit verify` names a different hash at this seq.
+    #[error("differs from the anchored chain head at this seq")]
+    AnchorMismatch,
 }
 
 /// Where a walk stopped and why.
