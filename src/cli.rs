@@ -81,18 +81,31 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("invalid duration {text:?}"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("invalid duration unit in {text:?} (s, m, h, d)")),
     };
+    let secs = n
+        .checked_mul(unit_secs)
+        .filter(|&secs| secs <= MAX_TTL_SECS)
+        .ok_or_else(|| {
+            format!(
+                "duration {text:?} is longer than {}d",
+                MAX_TTL_SECS / 86_400
+            )
+        })?;
     if secs == 0 {
         return Err("duration must be positive".into());
     }
     Ok(Duration::from_secs(secs))
 }
+
+/// The longest lifetime `agent-token` mints: a year. Beyond it a token
+/// outlives any key rotation, and far beyond it its expiry overflows.
+const MAX_TTL_SECS: u64 = 366 * 86_400;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {

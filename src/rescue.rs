@@ -49,6 +49,9 @@ pub enum ProxyError {
     /// The request body could not be read or is not acceptable.
     #[error("request body is not acceptable")]
     RequestBodyInvalid,
+    /// `X-Ticket-Id` twice, not text, empty, or not a plain id.
+    #[error("X-Ticket-Id must be one plain ticket id (1-128 of A-Z a-z 0-9 - _ .)")]
+    TicketIdInvalid,
     /// The upstream did not answer usably.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -96,6 +99,7 @@ impl ProxyError {
             RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request-too-large"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             RequestBodyInvalid => (StatusCode::BAD_REQUEST, "request-body-invalid"),
+            TicketIdInvalid => (StatusCode::BAD_REQUEST, "ticket-id-invalid"),
             Upstream(UpstreamError::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "upstream-timeout"),
             Upstream(UpstreamError::Unreachable) => {
                 (StatusCode::BAD_GATEWAY, "upstream-unreachable")

@@ -284,6 +284,9 @@ async fn ids_in_query_body_and_ticket_headers_do_not_change_whose_record_it_is()
     for (case, headers, status) in cases {
         let reply = client.get(&own_url, &headers).await;
         assert_eq!(reply.status, status, "{case}");
+        if status == 400 {
+            assert_eq!(reply.json()["error"]["code"], "ticket-id-invalid", "{case}");
+        }
         // None of these requests holds a usable grant for this record.
         oracle.assert_clean(&reply.all_bytes(), None, case);
     }

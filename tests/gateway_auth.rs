@@ -167,3 +167,70 @@ async fn a_valid_token_is_accepted_again_from_the_cache() {
     }
     assert_eq!(env.recorder.count(), 3);
 }
+
+/// `keyhole agent-token` mints what the gateway accepts, and refuses what it
+/// would not (ids the gateway refuses, lifetimes past a year or past what
+/// an expiry can hold) rather than print a token that cannot work.
+#[tokio::test]
+async fn agent_token_mints_usable_tokens_and_refuses_unusable_ones() {
+    let env = TestEnv::start().await;
+    let mint = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(["agent-token", "--config"])
+            .arg(&env.files.config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = mint(&[
+        "--agent",
+        "bob",
+        "--vendor",
+        "contoso-callcenter",
+        "--ttl",
+        "366d",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let url = format!("{}/customers/{}", env.base(), env.hardware_customer().id);
+    let reply = env
+        .h1()
+        .get(&url, &[("authorization", &bearer(token.trim()))])
+        .await;
+    assert_eq!(reply.status, 200);
+
+    for (args, says) in [
+        (
+            ["--agent", "", "--vendor", "v", "--ttl", "8h"],
+            "agent or vendor id",
+        ),
+        (
+            ["--agent", "a", "--vendor", "a b", "--ttl", "8h"],
+            "agent or vendor id",
+        ),
+        (
+            ["--agent", "a", "--vendor", "v", "--ttl", "367d"],
+            "longer than 366d",
+        ),
+        (
+            ["--agent", "a", "--vendor", "v", "--ttl", "999999999999999d"],
+            "longer than 366d",
+        ),
+        (
+            [
+                "--agent",
+                "a",
+                "--vendor",
+                "v",
+                "--ttl",
+                "99999999999999999999",
+            ],
+            "invalid duration",
+        ),
+    ] {
+        let out = mint(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && out.stdout.is_empty(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -170,6 +170,9 @@ pub enum MintError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// The agent or vendor id is one the gateway would refuse.
+    #[error("{0:?} is not a usable agent or vendor id (1-128 of A-Z a-z 0-9 - _ . @)")]
+    Identity(String),
 }
 
 #[derive(Serialize)]
@@ -190,6 +193,12 @@ pub fn mint(
     vendor: &str,
     ttl: std::time::Duration,
 ) -> Result<String, MintError> {
+    if let Some(bad) = [agent, vendor]
+        .into_iter()
+        .find(|id| !super::identity_ok(id))
+    {
+        return Err(MintError::Identity(bad.to_string()));
+    }
     let entry = cfg
         .keys
         .iter()

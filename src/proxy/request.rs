@@ -36,15 +36,12 @@ pub fn ticket_id(parts: &Parts) -> Result<Option<String>, ProxyError> {
     let mut values = parts.headers.get_all("x-ticket-id").iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(ProxyError::RequestBodyInvalid);
+        return Err(ProxyError::TicketIdInvalid);
     }
     match first {
         None => Ok(None),
         Some(v) => {
-            let id = v
-                .to_str()
-                .map_err(|_| ProxyError::RequestBodyInvalid)?
-                .trim();
+            let id = v.to_str().map_err(|_| ProxyError::TicketIdInvalid)?.trim();
             let sane = !id.is_empty()
                 && id.len() <= 128
                 && id
@@ -53,7 +50,7 @@ pub fn ticket_id(parts: &Parts) -> Result<Option<String>, ProxyError> {
             if sane {
                 Ok(Some(id.to_string()))
             } else {
-                Err(ProxyError::RequestBodyInvalid)
+                Err(ProxyError::TicketIdInvalid)
             }
         }
     }
