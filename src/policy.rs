@@ -11,6 +11,7 @@ pub mod query;
 pub mod rule;
 pub mod tooling;
 pub mod tree;
+mod written;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -48,6 +48,49 @@ fn an_unknown_action_names_file_line_field_and_reason() {
     assert!(line.contains("unknown action \"shred\""), "{line}");
 }
 
+/// A rule table with a wrong option says which option and why, not that the
+/// rule matched no shape a rule can take; likewise a bad `customer` source.
+#[test]
+fn a_bad_rule_option_names_the_option() {
+    let cases = [
+        (
+            "keep_first = 1,",
+            "keep_first = 1, bogus = 1,",
+            "unknown field `bogus`",
+        ),
+        (
+            "keep_last = 2,",
+            "keep_last = -3,",
+            "invalid value: integer `-3`",
+        ),
+        (
+            "{ action = \"tokenize\", justify",
+            "{ action = \"tokenize\", scope = \"planet\", justify",
+            "unknown variant `planet`",
+        ),
+        (
+            "\"id\"                     = \"pass\"",
+            "\"id\"                     = 7",
+            "an action name or a table",
+        ),
+        (
+            "customer = [\"{customer}\", \"id\"]",
+            "customer = [\"{customer}\", 5]",
+            "invalid type: integer `5`, expected a string",
+        ),
+    ];
+    for (from, to, says) in cases {
+        let policy = CUSTOMER_POLICY.replacen(from, to, 1);
+        assert_ne!(policy, CUSTOMER_POLICY, "{from}");
+        let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+        let run = check(&fixture, &[]);
+        assert_eq!(run.code, 1, "{to}");
+        let line = error_at(&run, "customers.toml", line_of(&policy, to));
+        assert!(line.contains(says), "{to}: {line}");
+        assert!(!line.contains("did not match any variant"), "{line}");
+    }
+}
+
 #[test]
 fn an_invalid_detector_regex_names_the_detector() {
     let policy = CUSTOMER_POLICY.replace("'\\+?[0-9]{1,3}", "'\\+?[0-9{1,3}");

@@ -188,3 +188,32 @@ fn the_shipped_cases_pass() {
     assert!(run.stdout.contains(" passed, 0 failed"), "{}", run.stdout);
     assert!(!run.stdout.contains("FAIL"), "{}", run.stdout);
 }
+
+/// An inline ticket with a bad field names the field, in TOML and in JSON.
+#[test]
+fn a_bad_inline_ticket_names_its_field() {
+    let fixture = fixture();
+    let ticket = r#"{ id = "W-1", status = "mystery", assignee = "alice", customer_id = "C-1", category = "hardware" }"#;
+    fixture.write(
+        "cases/inline.toml",
+        &format!(
+            "request = \"GET /customers/C-1\"\nagent = \"alice\"\nticket = {ticket}\n{RECORD}\n\
+             [expect]\nticket = \"granted\"\n"
+        ),
+    );
+    fixture.write(
+        "cases/inline.json",
+        r#"{"request": "GET /customers/C-1", "agent": "alice", "ticket": {"id": 7},
+            "record": {"id": "C-1"}, "expect": {"ticket": "granted"}}"#,
+    );
+    let run = run_cases(&fixture);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        out.contains("inline.toml:3: unknown variant `mystery`"),
+        "{out}"
+    );
+    assert!(out.contains("inline.json"), "{out}");
+    assert!(out.contains("invalid type: integer `7`"), "{out}");
+    assert!(!out.contains("did not match any variant"), "{out}");
+}

@@ -45,11 +45,35 @@ struct PolicyHeader {
     unlisted: Unlisted,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `customer = "id"` or `customer = ["{customer}", "id"]`.
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Chosen by what was written, so a bad list item keeps its own error
+        // rather than an untagged enum's "did not match any variant".
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(s.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(OneOrMany::Many)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 #[derive(Deserialize)]

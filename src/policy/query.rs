@@ -32,16 +32,26 @@
 use std::collections::BTreeMap;
 
 use super::tree::{parse_path, Step};
+use super::written::NameOrTable;
 use super::{Action, RecordSelector, RuleTree, Unlisted};
 
 /// One parameter of `[route.query]`, as written: `"pass"` or `{ matches = [...] }`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(super) enum QueryRuleSpec {
     /// `"pass"`: forwarded as sent.
     Short(String),
     /// `{ matches = ["name", "devices[*].service_tag"] }`: search text.
     Search(SearchSpec),
+}
+
+impl<'de> serde::Deserialize<'de> for QueryRuleSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expecting = r#""pass" or a table such as { matches = ["name"] }"#;
+        Ok(match super::written::name_or_table(d, expecting)? {
+            NameOrTable::Name(name) => QueryRuleSpec::Short(name),
+            NameOrTable::Table(search) => QueryRuleSpec::Search(search),
+        })
+    }
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]

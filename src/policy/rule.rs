@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::written::NameOrTable;
 use crate::token::TokenScope;
 
 /// What a rule does to a value that is not revealed in the clear.
@@ -72,13 +73,22 @@ pub struct FieldRule {
 }
 
 /// A rule as written: `"pass"` or `{ action = "mask", keep_last = 2, justify = [...] }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RuleSpec {
     /// Just the action's name.
     Short(String),
     /// The action with its options.
     Full(RuleTable),
+}
+
+impl<'de> Deserialize<'de> for RuleSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expecting = r#"an action name or a table such as { action = "mask", keep_last = 4 }"#;
+        Ok(match super::written::name_or_table(d, expecting)? {
+            NameOrTable::Name(action) => RuleSpec::Short(action),
+            NameOrTable::Table(table) => RuleSpec::Full(table),
+        })
+    }
 }
 
 /// The table form of a rule.

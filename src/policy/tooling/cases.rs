@@ -32,6 +32,7 @@ use serde_json::Value;
 
 use super::expect::Expected;
 use crate::config::line_of;
+use crate::policy::written::NameOrTable;
 use crate::ticket::Ticket;
 
 /// A case file as written.
@@ -67,13 +68,22 @@ struct ExpectSpec {
 }
 
 /// The ticket a case works under.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum CaseTicket {
     /// An id looked up in the config's ticket source, like `X-Ticket-Id`.
     Id(String),
     /// A ticket written out in the case, so the case does not depend on the tickets file.
     Inline(Ticket),
+}
+
+impl<'de> Deserialize<'de> for CaseTicket {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expecting = "a ticket id or a ticket object";
+        Ok(match crate::policy::written::name_or_table(d, expecting)? {
+            NameOrTable::Name(id) => CaseTicket::Id(id),
+            NameOrTable::Table(ticket) => CaseTicket::Inline(ticket),
+        })
+    }
 }
 
 /// What the case feeds the transform.
