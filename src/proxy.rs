@@ -42,7 +42,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: &Peer) -> Respon
             log.error = Some(err.status_and_code().1);
             if let ProxyError::TokenRefused(refused) = &err {
                 log.denial = Some(refused.code().to_string());
-                record_denial(gw, &log, peer, refused.code()).await;
+                record_denial(gw, &log, peer, refused.code(), &[]).await;
             }
             rescue::respond(&err, &log.request_id)
         }
@@ -155,11 +155,20 @@ fn request_filter(
         agent: &agent.id,
         vendor: &agent.vendor,
     };
-    let path = CanonicalPath::parse(parts.uri.path())?;
-    let path = request::detokenize_path(&rt.vault, &holder, path)?;
-    let query = request::detokenize_query(&rt.vault, &holder, parts.uri.query())?;
     let ticket_id = request::ticket_id(parts)?;
     log.ticket = ticket_id.clone();
+    let path = CanonicalPath::parse(parts.uri.path())?;
+    let detokenized = request::detokenize_path(&rt.vault, &holder, path).and_then(|path| {
+        let query = request::detokenize_query(&rt.vault, &holder, parts.uri.query())?;
+        Ok((path, query))
+    });
+    let (path, query) = detokenized.inspect_err(|_| {
+        // A refused token is ledgered: say on which route it was tried.
+        log.route = CanonicalPath::parse(parts.uri.path())
+            .ok()
+            .and_then(|raw| rt.policies.routes.find(&parts.method, &raw))
+            .map(|(route, _)| route.template.as_str().to_string());
+    })?;
     Ok(Admitted {
         agent,
         path,
@@ -229,14 +238,20 @@ async fn ledger_phase(
         disclosure: None,
         budget_exceeded: outcome.budget_exceeded(),
     };
-    if let Some(reason) = ticket.request_denial() {
+    // A denial the response reports is a denial the ledger records, naming
+    // the customers whose records the ticket did not open.
+    let denied = &outcome.denied_customers;
+    if let Some(reason) = ticket
+        .request_denial()
+        .or_else(|| outcome.record_denial(ticket))
+    {
         let code = format!("ticket-{}", reason.as_str());
         log.denial = Some(code.clone());
-        record_denial(gw, log, peer, &code).await;
+        record_denial(gw, log, peer, &code, denied).await;
     }
     if verdict.budget_exceeded {
         log.denial = Some("budget-exceeded".into());
-        record_denial(gw, log, peer, "budget-exceeded").await;
+        record_denial(gw, log, peer, "budget-exceeded", denied).await;
     }
     if outcome.disclosures.is_empty() {
         return Ok(verdict);
@@ -274,8 +289,17 @@ fn entry_for(log: &RequestLog, peer: &Peer, kind: EntryKind, reason: Option<&str
 }
 
 /// Records a denial for the security team; a ledger failure here is logged, not fatal (nothing was disclosed).
-async fn record_denial(gw: &Gateway, log: &RequestLog, peer: &Peer, reason: &str) {
-    let entry = entry_for(log, peer, EntryKind::Denial, Some(reason));
+async fn record_denial(
+    gw: &Gateway,
+    log: &RequestLog,
+    peer: &Peer,
+    reason: &str,
+    customers: &[Arc<str>],
+) {
+    let entry = Entry {
+        customers: customers.iter().map(|c| c.to_string()).collect(),
+        ..entry_for(log, peer, EntryKind::Denial, Some(reason))
+    };
     if let Err(e) = gw.ledger.append(entry).await {
         tracing::error!(error = %e, request_id = %log.request_id, "ledger could not record a denial");
     }

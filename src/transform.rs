@@ -15,6 +15,7 @@ pub mod doc;
 mod walk;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -77,11 +78,32 @@ pub struct Outcome {
     pub customers: Vec<String>,
     /// Why justified rules were not satisfied, if any were not.
     pub denials: BTreeSet<DenyReason>,
+    /// Customers whose records had a justified rule denied, in first-seen
+    /// order, at most [`MAX_DENIED_CUSTOMERS`]: whom a denial record names.
+    pub denied_customers: Vec<Arc<str>>,
     /// Counts per decision.
     pub counts: ActionCounts,
 }
 
+/// Denial records name at most this many customers, so a search of many
+/// records denied under one ticket still makes a small record.
+pub const MAX_DENIED_CUSTOMERS: usize = 64;
+
 impl Outcome {
+    /// Why the named ticket revealed nothing in this response although it
+    /// passed for the request: the reason `Keyhole-Ticket` gives for a
+    /// record-level denial (another customer's record, a category the rules
+    /// do not list). `None` when anything was disclosed.
+    pub fn record_denial(&self, ticket: &TicketContext) -> Option<DenyReason> {
+        ticket.ticket_id()?;
+        if ticket.request_denial().is_some() || !self.disclosures.is_empty() {
+            return None;
+        }
+        [DenyReason::WrongCustomer, DenyReason::WrongCategory]
+            .into_iter()
+            .find(|r| self.denials.contains(r))
+    }
+
     /// The `Keyhole-Ticket` header value, when the request named a ticket.
     pub fn ticket_header(&self, ticket: &TicketContext) -> Option<String> {
         ticket.ticket_id()?;
@@ -114,6 +136,7 @@ impl Outcome {
         Checkpoint {
             disclosures: self.disclosures.len(),
             customers: self.customers.len(),
+            denied_customers: self.denied_customers.len(),
             denials: self.denials.clone(),
             counts: self.counts,
         }
@@ -123,6 +146,7 @@ impl Outcome {
     fn rewind(&mut self, at: Checkpoint) {
         self.disclosures.truncate(at.disclosures);
         self.customers.truncate(at.customers);
+        self.denied_customers.truncate(at.denied_customers);
         self.denials = at.denials;
         self.counts = at.counts;
     }
@@ -133,6 +157,7 @@ impl Outcome {
 struct Checkpoint {
     disclosures: usize,
     customers: usize,
+    denied_customers: usize,
     denials: BTreeSet<DenyReason>,
     counts: ActionCounts,
 }

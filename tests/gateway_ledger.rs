@@ -210,20 +210,52 @@ async fn refused_tokens_and_denied_tickets_are_recorded_for_the_security_team() 
         probe.header("keyhole-ticket").as_deref(),
         Some("denied; reason=not-assignee")
     );
+    // Alice's live ticket, used on a customer it is not about.
+    let other = env
+        .data
+        .customers
+        .iter()
+        .find(|c| c.id != a.id)
+        .unwrap()
+        .id
+        .clone();
+    let elsewhere = client
+        .get(
+            &format!("{}/customers/{other}", env.base()),
+            &[
+                ("authorization", &bearer(&env.alice())),
+                ("x-ticket-id", "T-1001"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        elsewhere.header("keyhole-ticket").as_deref(),
+        Some("denied; reason=wrong-customer")
+    );
 
     let alice = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None).unwrap();
-    assert!(
-        alice
-            .iter()
-            .any(|r| r.reason.as_deref() == Some("token-not-yours")),
-        "{alice:?}"
+    let refused = alice
+        .iter()
+        .find(|r| r.reason.as_deref() == Some("token-not-yours"))
+        .unwrap_or_else(|| panic!("{alice:?}"));
+    assert_eq!(
+        refused.route, "/devices/{service_tag}",
+        "the route it was tried on"
+    );
+    let wrong = alice
+        .iter()
+        .find(|r| r.reason.as_deref() == Some("ticket-wrong-customer"))
+        .unwrap_or_else(|| panic!("{alice:?}"));
+    assert_eq!(
+        (wrong.ticket.as_deref(), &wrong.customers[..]),
+        (Some("T-1001"), &[other][..])
     );
     let bob = keyhole::audit::agent_history(&env.ledger_dir(), "bob", None).unwrap();
-    assert!(
-        bob.iter()
-            .any(|r| r.reason.as_deref() == Some("ticket-not-assignee")),
-        "{bob:?}"
-    );
+    let probed = bob
+        .iter()
+        .find(|r| r.reason.as_deref() == Some("ticket-not-assignee"))
+        .unwrap_or_else(|| panic!("{bob:?}"));
+    assert_eq!(probed.customers, std::slice::from_ref(&a.id));
 }
 
 #[tokio::test]

@@ -181,6 +181,20 @@ async fn expired_pending_and_wrong_category_tickets_reveal_nothing() {
         assert!(leaks(&reply.all_bytes(), &all).is_empty(), "{ticket}");
         assert!(reply.header("keyhole-disclosure").is_none());
     }
+    // Each denial the responses reported is in the ledger, naming the customer.
+    let history = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None).unwrap();
+    for (ticket, reason) in [
+        ("T-2001", "ticket-expired"),
+        ("T-2002", "ticket-pending"),
+        ("T-2003", "ticket-wrong-category"),
+    ] {
+        let denial = history
+            .iter()
+            .find(|r| r.ticket.as_deref() == Some(ticket) && r.reason.as_deref() == Some(reason))
+            .unwrap_or_else(|| panic!("no {reason} denial for {ticket}: {history:?}"));
+        assert_eq!(denial.customers, std::slice::from_ref(&a.id), "{ticket}");
+        assert_eq!(denial.route, "/customers/{customer}", "{ticket}");
+    }
 }
 
 /// The file source reloads within about a second: poll until the new set answers.

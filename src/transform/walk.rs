@@ -255,14 +255,30 @@ impl<'a> Walker<'a> {
             _ => Err(DenyReason::WrongCustomer),
         };
         if let Err(reason) = verdict {
-            self.out.denials.insert(reason);
+            self.deny(reason, rec);
             return false;
         }
         if !self.admitted(rec) {
-            self.out.denials.insert(DenyReason::BudgetExceeded);
+            self.deny(DenyReason::BudgetExceeded, rec);
             return false;
         }
         true
+    }
+
+    /// Notes a justified rule denied for `reason`, and whose record it was.
+    /// Without a ticket there is no denial to record, so no one is named.
+    fn deny(&mut self, reason: DenyReason, rec: &RecordState<'_>) {
+        self.out.denials.insert(reason);
+        let named = &mut self.out.denied_customers;
+        let Some(customer) = rec.customer.as_ref().filter(|c| !c.is_empty()) else {
+            return;
+        };
+        if reason != DenyReason::NoTicket
+            && named.len() < super::MAX_DENIED_CUSTOMERS
+            && !named.iter().rev().any(|n| n == customer)
+        {
+            named.push(Arc::clone(customer));
+        }
     }
 
     fn admitted(&self, rec: &mut RecordState<'_>) -> bool {
