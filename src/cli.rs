@@ -225,6 +225,12 @@ fn token_inspect(path: &std::path::Path, token: &str, reveal: bool) -> ExitCode 
             println!("class:  {}", info.class);
             let retired = if info.key_retired { " (retired)" } else { "" };
             println!("key:    {}{retired}", info.key_id);
+            // One value gives one holder the same token every time, so a
+            // token cannot say when; the key says during which period.
+            println!(
+                "issued: while key {} was active (a token carries no time: it is the same each time)",
+                info.key_id
+            );
             if reveal {
                 println!("value:  {}", info.value);
             }

@@ -256,7 +256,8 @@ async fn token_inspect_names_the_agent_it_was_issued_to() {
     assert!(
         text.contains("agent:  bob")
             && text.contains("contoso-callcenter")
-            && text.contains("service-tag"),
+            && text.contains("service-tag")
+            && text.contains("issued: while key"),
         "{text}"
     );
     assert!(!text.contains(&a.devices[0].service_tag));
