@@ -111,6 +111,16 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether a rule or detector of this route issues tokens (so a token key is needed).
+    pub fn tokenizes(&self) -> bool {
+        self.fields
+            .rules
+            .iter()
+            .chain(self.envelope.rules.iter())
+            .any(|f| f.action == Action::Tokenize)
+            || self.detectors.iter().any(|d| d.action == Action::Tokenize)
+    }
+
     /// The request's search texts under this route's query rules; none when
     /// the route has no `[route.query]` (any query is forwarded as sent).
     pub fn search_texts(&self, query: Option<&str>) -> Result<Vec<SearchText<'_>>, QueryRefused> {
@@ -208,14 +218,7 @@ impl PolicySet {
     pub fn first_tokenizing_route(&self) -> Option<&str> {
         self.routes
             .iter()
-            .find(|r| {
-                r.fields
-                    .rules
-                    .iter()
-                    .chain(r.envelope.rules.iter())
-                    .any(|f| f.action == Action::Tokenize)
-                    || r.detectors.iter().any(|d| d.action == Action::Tokenize)
-            })
+            .find(|r| r.tokenizes())
             .map(|r| r.origin.as_str())
     }
 }

@@ -6,9 +6,16 @@ mod tooling;
 
 use tooling::{arg, keyhole, line_of, repo, Fixture, CUSTOMER_POLICY, DEVICE_POLICY};
 
+/// Checks a fixture's config and policies (its key paths are placeholders).
 fn check(fixture: &Fixture, extra: &[&str]) -> tooling::Run {
     let config = fixture.config();
-    let mut args = vec!["policy", "check", "--config", arg(&config)];
+    let mut args = vec![
+        "policy",
+        "check",
+        "--policies-only",
+        "--config",
+        arg(&config),
+    ];
     args.extend_from_slice(extra);
     keyhole(&args)
 }
@@ -270,6 +277,7 @@ fn the_shipped_policies_pass_against_the_sample_api_schemas() {
     let run = keyhole(&[
         "policy",
         "check",
+        "--policies-only",
         "--config",
         arg(&root.join("keyhole.toml")),
         "--schemas",
@@ -384,4 +392,34 @@ fn search_rules_are_checked_against_the_route() {
         let line = error_at(&run, "search.toml", line_of(&policy, "[[route]]"));
         assert!(line.contains(reason), "{case}: {line}");
     }
+}
+
+/// Without `--policies-only`, every certificate, key and secret the config
+/// names is loaded as `serve` loads it, and each bad one is reported.
+#[test]
+fn the_files_a_config_names_are_loaded_as_serve_loads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = keyhole::demo::setup::prepare(dir.path(), 5, 0, 9).unwrap();
+    let config = arg(&demo.config).to_string();
+    let full = keyhole(&["policy", "check", "--config", &config]);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+
+    let root = &demo.dir;
+    std::fs::write(root.join("certs/server.pem"), "not a certificate").unwrap();
+    std::fs::write(root.join("keys/token-k1.key"), "short").unwrap();
+    std::fs::remove_file(root.join("keys/ledger.key")).unwrap();
+    std::fs::write(root.join("keys/webhook.secret"), "").unwrap();
+    let run = keyhole(&["policy", "check", "--config", &config]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let text = std::fs::read_to_string(&demo.config).unwrap();
+    for section in ["listen", "tokens", "ledger", "tickets"] {
+        let header = format!("[{section}]");
+        let at = text.lines().position(|l| l.trim() == header).unwrap() + 1;
+        let line = error_at(&run, "keyhole.toml", at);
+        assert!(line.contains(&header), "{section}: {line}");
+    }
+    assert!(run.stderr.contains("4 error(s)"), "{}", run.stderr);
+
+    let policies_only = keyhole(&["policy", "check", "--policies-only", "--config", &config]);
+    assert_eq!(policies_only.code, 0, "{}", policies_only.stderr);
 }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod diff;
 pub mod expect;
 pub mod explain;
+pub mod files;
 pub mod runner;
 pub mod schema;
 pub mod tickets;
@@ -32,6 +33,10 @@ pub enum PolicyCommand {
         /// Response schemas to check field paths against (default: `<policies.dir>/schemas`).
         #[arg(long)]
         schemas: Option<PathBuf>,
+        /// Check the config and policies only, not the certificates, keys and
+        /// secrets the config names (for where those are not at hand).
+        #[arg(long)]
+        policies_only: bool,
     },
     /// Run the policy test cases of a directory; exit 1 on any failure.
     Test {
@@ -62,8 +67,17 @@ pub enum PolicyCommand {
 /// Runs a policy subcommand.
 pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
-        PolicyCommand::Check { config, schemas } => {
-            let report = check::check(&config, schemas.as_deref());
+        PolicyCommand::Check {
+            config,
+            schemas,
+            policies_only,
+        } => {
+            let files = if policies_only {
+                check::Files::Skip
+            } else {
+                check::Files::Load
+            };
+            let report = check::check(&config, schemas.as_deref(), files);
             for finding in &report.findings {
                 eprintln!("error: {finding}");
             }

@@ -93,9 +93,18 @@ impl CheckReport {
     }
 }
 
+/// Whether `check` loads the certificates, keys and secrets the config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// Load each as `serve` would (see [`super::files`]).
+    Load,
+    /// Config and policies only.
+    Skip,
+}
+
 /// Checks the config at `config_path` and everything it names; `schemas`
 /// overrides the schema directory (default `<policies.dir>/schemas`).
-pub fn check(config_path: &Path, schemas: Option<&Path>) -> CheckReport {
+pub fn check(config_path: &Path, schemas: Option<&Path>, files: Files) -> CheckReport {
     let mut report = CheckReport::default();
     let config = match Config::load(config_path) {
         Ok(config) => config,
@@ -113,6 +122,10 @@ pub fn check(config_path: &Path, schemas: Option<&Path>) -> CheckReport {
         .unwrap_or_else(|| config.policies.dir.join("schemas"));
     report.schemas = schema::check_dir(&dir, schemas.is_some(), &routes, &mut report.findings);
     check_overlaps(&routes, &mut report);
+    if files == Files::Load {
+        let findings = super::files::check_files(&config, config_path, &routes);
+        report.findings.extend(findings);
+    }
     report
 }
 
