@@ -7,6 +7,7 @@
 
 pub mod peer;
 pub mod request;
+pub mod request_body;
 pub mod response;
 
 use std::sync::Arc;
@@ -89,7 +90,7 @@ async fn run(
         allow_pending,
     )
     .await;
-    let body = request::read_body(body, &rt.config.limits).await?;
+    let body = request_body::read_body(&parts, body, &rt.config.limits).await?;
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -220,7 +221,7 @@ async fn unmatched(
             ProxyError::RouteNotFound
         });
     }
-    let body = request::read_body(body, &rt.config.limits).await?;
+    let body = request_body::read_body(parts, body, &rt.config.limits).await?;
     let (resp_parts, resp_body) = upstream_peer(rt, parts, admitted, peer, log, body).await?;
     response::passthrough(resp_parts, resp_body, &log.request_id)
 }

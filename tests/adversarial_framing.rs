@@ -354,6 +354,82 @@ async fn a_body_that_stalls_or_overflows_is_refused() {
     assert_eq!(env.recorder.count(), 0);
 }
 
+/// A body over the limit gets its 413 however it is sent: a client waiting
+/// for `100 Continue` is answered instead of invited, a client that sends it
+/// all at once reads the 413 and keeps its connection, and an HTTP/2 stream
+/// ends with the 413 rather than a reset.
+#[tokio::test]
+async fn an_oversized_body_gets_its_413_however_it_is_sent() {
+    let env = TestEnv::start().await;
+    let a = env.hardware_customer().id.clone();
+    let host = env.running.addr.to_string();
+    let auth = bearer(&env.alice());
+    let path = format!("/customers/{a}/notes");
+    let big = "x".repeat(2 * 1024 * 1024);
+    let length = big.len().to_string();
+
+    let mut stream = tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
+    let head = request(
+        "POST",
+        &path,
+        &host,
+        &[
+            ("authorization", &auth),
+            ("content-type", "text/plain"),
+            ("content-length", &length),
+            ("expect", "100-continue"),
+        ],
+    );
+    stream.write_all(&head).await.expect("write");
+    let (bytes, _) = read_to_close(&mut stream).await;
+    assert_eq!(
+        statuses(&bytes),
+        [413],
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+
+    let mut stream = tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
+    let mut pipelined = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+         content-type: text/plain\r\ncontent-length: {length}\r\n\r\n{big}"
+    );
+    pipelined.push_str(&format!(
+        "GET /customers/{a} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+         connection: close\r\n\r\n"
+    ));
+    let written = tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.write_all(pipelined.as_bytes()),
+    )
+    .await;
+    assert!(
+        matches!(written, Ok(Ok(()))),
+        "the refused body is read to its end"
+    );
+    let (bytes, _) = read_to_close(&mut stream).await;
+    assert_eq!(
+        statuses(&bytes),
+        [413, 200],
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(error_code(&bytes).as_deref(), Some("request-too-large"));
+
+    let url = format!("{}{path}", env.base());
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "text/plain"),
+    ];
+    let reply = env
+        .h2()
+        .send(http::Method::POST, &url, &headers, &big)
+        .await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.json()["error"]["code"], "request-too-large");
+    assert_eq!(env.recorder.count(), 1, "only the GET went upstream");
+}
+
 #[tokio::test]
 async fn oversized_or_malformed_header_blocks_are_refused() {
     let env = TestEnv::start().await;

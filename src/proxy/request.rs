@@ -1,13 +1,8 @@
 //! The request filter: checks and rewrites on the way in, before anything is sent upstream.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::request::Parts;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
-use crate::config::Limits;
 use crate::rescue::ProxyError;
 use crate::route::CanonicalPath;
 use crate::token::{Holder, TokenVault};
@@ -100,23 +95,6 @@ pub fn detokenize_query(
         }
     }
     Ok(Some(out.join("&")))
-}
-
-/// Reads the request body under the size limit and the body timeout.
-pub async fn read_body(body: Incoming, limits: &Limits) -> Result<Bytes, ProxyError> {
-    let limited = http_body_util::Limited::new(body, limits.max_request_bytes);
-    let timeout = Duration::from_millis(limits.body_read_timeout_ms);
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(ProxyError::RequestTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ProxyError::RequestTooLarge)
-        }
-        Ok(Err(_)) => Err(ProxyError::RequestBodyInvalid),
-    }
 }
 
 /// Swaps the agent's tokens in a request body: inside every JSON string, or in UTF-8 text.

@@ -1,0 +1,94 @@
+//! Reading the agent's request body under the size limit and the body timeout.
+//!
+//! A body over the limit is refused with 413, and the refusal has to reach
+//! the client. Over HTTP/1.1 with `Expect: 100-continue` that means answering
+//! before a byte is read, so the client is never invited to send. Otherwise
+//! the client is already sending: dropping the body mid-stream makes HTTP/2
+//! reset the stream (curl then reports a framing error, not the 413) and
+//! HTTP/1.1 close under the client's writes. So the rest is read and thrown
+//! away in the background, within bounds, while the 413 goes out.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
+
+use crate::config::Limits;
+use crate::rescue::ProxyError;
+
+/// Bytes of a refused body read and discarded before it is dropped anyway.
+const DISCARD_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The whole body, at most `limits.max_request_bytes`, within the body timeout.
+pub async fn read_body(
+    parts: &Parts,
+    body: Incoming,
+    limits: &Limits,
+) -> Result<Bytes, ProxyError> {
+    let mut body = body;
+    let max = limits.max_request_bytes;
+    let timeout = Duration::from_millis(limits.body_read_timeout_ms);
+    let declared = body.size_hint().lower();
+    let read = if usize::try_from(declared).map_or(true, |n| n > max) {
+        Err(ProxyError::RequestTooLarge)
+    } else {
+        match tokio::time::timeout(timeout, collect(&mut body, max)).await {
+            Ok(read) => read,
+            Err(_) => Err(ProxyError::RequestTimeout),
+        }
+    };
+    if matches!(read, Err(ProxyError::RequestTooLarge)) && !expects_continue(parts) {
+        tokio::spawn(discard(body, timeout));
+    }
+    read
+}
+
+/// Appends the body's data frames, refusing once they pass `max` bytes.
+async fn collect(body: &mut Incoming, max: usize) -> Result<Bytes, ProxyError> {
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ProxyError::RequestBodyInvalid)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = first.as_ref().map_or(0, Bytes::len) + joined.len() + data.len();
+        if len > max {
+            return Err(ProxyError::RequestTooLarge);
+        }
+        // Most bodies arrive in one frame, kept as it is; only a second one copies.
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            held => {
+                joined.extend_from_slice(held.as_deref().unwrap_or_default());
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+/// Reads and drops what the client still sends of a refused body, up to
+/// [`DISCARD_LIMIT`] bytes or `timeout`, so its stream ends normally.
+async fn discard(mut body: Incoming, timeout: Duration) {
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DISCARD_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, drain).await;
+}
+
+/// Whether the client waits for `100 Continue` before sending the body.
+fn expects_continue(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
