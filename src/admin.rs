@@ -94,11 +94,24 @@ async fn route(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
             text(StatusCode::OK, "text/plain; version=0.0.4", body)
         }
         (&Method::POST, "/tickets/webhook") => webhook(gw, req).await,
-        _ => json(
+        _ => refuse(
+            gw,
             StatusCode::NOT_FOUND,
-            serde_json::json!({"error": {"code": "not-found"}}),
+            "not-found",
+            "no such admin endpoint",
         ),
     }
+}
+
+/// An error in the gateway's one error shape: stable code, message and a
+/// request id the caller can quote, which the warning logged with it carries.
+fn refuse(gw: &Gateway, status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let request_id = gw.next_request_id();
+    tracing::warn!(code, request_id, "admin request refused");
+    let mut resp = crate::rescue::error_response(status, code, message, &request_id);
+    // The webhook authenticates by signature, not by a bearer token.
+    resp.headers_mut().remove(http::header::WWW_AUTHENTICATE);
+    resp
 }
 
 async fn readyz(gw: &Gateway) -> Response<Full<Bytes>> {
@@ -124,10 +137,13 @@ async fn webhook(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let body = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return json(
+            let message = "webhook body over admin.max_body_bytes";
+            return refuse(
+                gw,
                 StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::json!({"error": {"code": "webhook-too-large"}}),
-            )
+                "webhook-too-large",
+                message,
+            );
         }
     };
     match gw.tickets.webhook(&parts.headers, &body) {
@@ -144,11 +160,7 @@ async fn webhook(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> 
                 format_args!("keyhole_webhook_total{{result=\"{code}\"}}"),
                 1,
             );
-            tracing::warn!(code = refused.code(), "ticket webhook refused");
-            json(
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({"error": {"code": refused.code()}}),
-            )
+            refuse(gw, refused.status(), code, &refused.to_string())
         }
     }
 }

@@ -326,8 +326,22 @@ async fn forged_stale_and_replayed_webhooks_change_nothing() {
     };
     let forged =
         keyhole::ticket::sign_webhook(b"not-the-secret-not-the-secret-00", body.as_bytes());
-    assert_eq!(send(forged, body.clone()).await.unwrap().status(), 401);
+    let refused = send(forged, body.clone()).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let error = http_body_util::BodyExt::collect(refused.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let error: serde_json::Value = serde_json::from_slice(&error).unwrap();
+    assert_eq!(error["error"]["code"], "bad-signature");
+    assert!(error["error"]["request_id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
     let secret = std::fs::read_to_string(env.files.dir.join("keys/webhook.secret")).unwrap();
+    // Signed by the real secret but not an event: the body is at fault, not the signer.
+    let garbage = "{\"event\": \"explode\"}".to_string();
+    let sig = keyhole::ticket::sign_webhook(secret.trim().as_bytes(), garbage.as_bytes());
+    assert_eq!(send(sig, garbage).await.unwrap().status(), 400);
     let stale =
         json!({"event": "close", "sent_at": chrono::Utc::now().timestamp() - 3600, "id": "T-1001"})
             .to_string();
