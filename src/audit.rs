@@ -161,6 +161,20 @@ pub enum AuditError {
         /// Key id of the key given.
         found: String,
     },
+    /// The value to look for has nothing a fingerprint covers.
+    #[error("the value to look for is empty once normalized (fingerprints keep only letters and digits)")]
+    EmptyValue,
+    /// The leaked list holds no value to attribute.
+    #[error("{0} holds no values (CSV, or one value a line)")]
+    NothingLeaked(PathBuf),
+    /// The leaked list is larger than attribution reads.
+    #[error("{path} is larger than {limit} bytes")]
+    LeakedTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// [`MAX_LEAKED_BYTES`].
+        limit: u64,
+    },
     /// `--since` could not be parsed.
     #[error("--since {0:?} is neither RFC 3339 nor YYYY-MM-DD")]
     BadSince(String),
@@ -208,6 +222,9 @@ pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditE
         } => {
             let key = load_key(&dir, key.as_deref())?;
             let value = read_value(value)?;
+            if crate::ledger::normalize(&value).is_empty() {
+                return Err(AuditError::EmptyValue);
+            }
             render::sightings(&who_saw(&dir, &key, &value)?, json)
         }
         AuditCommand::Agent {
@@ -227,11 +244,10 @@ pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditE
             top,
         } => {
             let key = load_key(&dir, key.as_deref())?;
-            let text = std::fs::read_to_string(&leaked).map_err(|source| AuditError::Io {
-                path: leaked.clone(),
-                source,
-            })?;
-            let rows = parse_leaked(&text);
+            let rows = parse_leaked(&read_leaked(&leaked)?);
+            if rows.is_empty() {
+                return Err(AuditError::NothingLeaked(leaked));
+            }
             render::attribution(&attribute(&dir, &key, &rows, top)?, json)
         }
     };
@@ -243,6 +259,31 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<(), AuditError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(AuditError::Output)
+}
+
+/// The largest leaked list `attribute` reads: far more than any list of
+/// customer records, and a bound for a path that never ends (`/dev/zero`).
+pub const MAX_LEAKED_BYTES: u64 = 1 << 30;
+
+fn read_leaked(path: &Path) -> Result<String, AuditError> {
+    use std::io::Read;
+    let io = |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_LEAKED_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_LEAKED_BYTES {
+        return Err(AuditError::LeakedTooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_LEAKED_BYTES,
+        });
+    }
+    Ok(text)
 }
 
 fn read_value(value: Sensitive) -> Result<String, AuditError> {

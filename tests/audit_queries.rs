@@ -178,3 +178,36 @@ async fn agent_history_filters_by_agent_and_time_and_keeps_denials() {
     assert_eq!(value.as_array().unwrap().len(), 1);
     assert_eq!(value[0]["ticket"], "T-2");
 }
+
+/// Questions with nothing to ask are refused, not answered with nothing.
+#[tokio::test]
+async fn an_empty_value_or_leaked_list_is_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    for value in ["", " - ", "()"] {
+        let cmd = AuditCommand::WhoSaw {
+            dir: cfg.dir.clone(),
+            value: Sensitive(value.into()),
+            key: None,
+            json: false,
+        };
+        let err = run_to(cmd, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, AuditError::EmptyValue), "{value:?}: {err}");
+    }
+    for text in ["", "\n\n  \n"] {
+        let leaked = root.path().join("leaked.txt");
+        std::fs::write(&leaked, text).unwrap();
+        let cmd = AuditCommand::Attribute {
+            dir: cfg.dir.clone(),
+            leaked,
+            key: None,
+            json: false,
+            top: 5,
+        };
+        let err = run_to(cmd, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("holds no values"),
+            "{text:?}: {err}"
+        );
+    }
+}
