@@ -23,9 +23,20 @@ pub struct DemoArgs {
     /// Gateway port on 127.0.0.1.
     #[arg(long, default_value_t = 8443)]
     pub port: u16,
-    /// Customers in the synthetic data set (used when the data set is first created).
-    #[arg(long, default_value_t = 1000)]
+    /// Customers in the synthetic data set (used when the data set is first
+    /// created): at least 3, which the demo's tickets are about.
+    #[arg(long, default_value_t = 1000, value_parser = parse_customers)]
     pub customers: usize,
+}
+
+/// Parses `--customers`: 3 (the customers the demo's tickets name) to a million.
+fn parse_customers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (3..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of customers from 3 to 1000000"
+        )),
+    }
 }
 
 /// `keyhole sample-api` arguments.
@@ -96,7 +107,7 @@ pub async fn run_sample_api(args: SampleApiArgs) -> Result<(), String> {
     let credential = match &args.credential_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("credential file {}: {e}", path.display()))?
                 .trim()
                 .to_string(),
         ),
@@ -104,7 +115,7 @@ pub async fn run_sample_api(args: SampleApiArgs) -> Result<(), String> {
     };
     let listener = TcpListener::bind(&args.listen)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     println!(
         "sample customer API on http://{}",
         listener.local_addr().map_err(|e| e.to_string())?

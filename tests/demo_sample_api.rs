@@ -326,3 +326,55 @@ async fn a_wrong_method_names_the_allowed_one() {
     assert_eq!(reply.headers[header::ALLOW], "POST");
     api.stop().await.expect("clean stop");
 }
+
+/// Bad arguments to `demo` and `sample-api` get an error that names the
+/// problem and a non-zero exit, before anything is created or served.
+#[test]
+fn bad_demo_and_sample_api_arguments_are_named() {
+    let scratch = tempfile::tempdir().unwrap();
+    let a_file = scratch.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let data = scratch.path().join("customers.json");
+    let set = DataSet::generate(SEED, 3);
+    std::fs::write(&data, serde_json::to_vec(&set.customers).unwrap()).unwrap();
+    let missing = scratch.path().join("no-such.credential");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let cases: [(Vec<String>, String); 3] = [
+        (
+            vec!["demo".into(), "--customers".into(), "0".into()],
+            "from 3 to 1000000".into(),
+        ),
+        (
+            vec![
+                "demo".into(),
+                "--dir".into(),
+                path(&a_file),
+                "--port".into(),
+                "0".into(),
+            ],
+            "is not a directory".into(),
+        ),
+        (
+            vec![
+                "sample-api".into(),
+                "--data".into(),
+                path(&data),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--credential-file".into(),
+                path(&missing),
+            ],
+            format!("credential file {}", missing.display()),
+        ),
+    ];
+    for (args, says) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(&says), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read(&a_file).unwrap(), b"", "nothing was written");
+}

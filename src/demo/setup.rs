@@ -57,6 +57,9 @@ pub enum SetupError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The demo directory names something that is not a directory.
+    #[error("{}: exists and is not a directory; pass --dir with a new or demo directory", .0.display())]
+    NotADirectory(PathBuf),
     /// Certificate or key generation failed.
     #[error("generating keys: {0}")]
     Keys(#[from] rcgen::Error),
@@ -109,6 +112,9 @@ pub fn prepare(
     port: u16,
     upstream_port: u16,
 ) -> Result<DemoFiles, SetupError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(SetupError::NotADirectory(dir.to_path_buf()));
+    }
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     let dir = dir.canonicalize().map_err(io_at(dir))?;
     let files = DemoFiles {
