@@ -59,40 +59,65 @@ fn an_unknown_action_names_file_line_field_and_reason() {
 /// rule matched no shape a rule can take; likewise a bad `customer` source.
 #[test]
 fn a_bad_rule_option_names_the_option() {
+    // (text replaced, its replacement, what the error says, where: a rule's
+    // error is at its own line, a route's at its `[[route]]`).
     let cases = [
         (
             "keep_first = 1,",
             "keep_first = 1, bogus = 1,",
             "unknown field `bogus`",
+            None,
         ),
         (
             "keep_last = 2,",
             "keep_last = -3,",
             "invalid value: integer `-3`",
+            None,
         ),
         (
             "{ action = \"tokenize\", justify",
             "{ action = \"tokenize\", scope = \"planet\", justify",
             "unknown variant `planet`",
+            None,
         ),
         (
             "\"id\"                     = \"pass\"",
             "\"id\"                     = 7",
             "an action name or a table",
+            None,
         ),
         (
             "customer = [\"{customer}\", \"id\"]",
             "customer = [\"{customer}\", 5]",
             "invalid type: integer `5`, expected a string",
+            None,
+        ),
+        (
+            "customer = [\"{customer}\", \"id\"]",
+            "customer = [\"{customer}\", \"  \"]",
+            "a `customer` source is empty",
+            Some("[[route]]"),
+        ),
+        (
+            "customer = [\"{customer}\", \"id\"]",
+            "customer = []",
+            "names no source",
+            Some("[[route]]"),
+        ),
+        (
+            "methods = [\"GET\"]",
+            "methods = [\"GET\", \"get\"]",
+            "listed twice",
+            Some("[[route]]"),
         ),
     ];
-    for (from, to, says) in cases {
+    for (from, to, says, at) in cases {
         let policy = CUSTOMER_POLICY.replacen(from, to, 1);
         assert_ne!(policy, CUSTOMER_POLICY, "{from}");
         let fixture = Fixture::new(&[("customers.toml", &policy)], "");
         let run = check(&fixture, &[]);
         assert_eq!(run.code, 1, "{to}");
-        let line = error_at(&run, "customers.toml", line_of(&policy, to));
+        let line = error_at(&run, "customers.toml", line_of(&policy, at.unwrap_or(to)));
         assert!(line.contains(says), "{to}: {line}");
         assert!(!line.contains("did not match any variant"), "{line}");
     }

@@ -170,6 +170,9 @@ fn compile_route(
         let upper = m.to_ascii_uppercase();
         let method = http::Method::from_bytes(upper.as_bytes())
             .map_err(|_| fail(format!("invalid method {m:?}")))?;
+        if methods.contains(&method) {
+            return Err(fail(format!("method {m:?} is listed twice")));
+        }
         methods.push(method);
     }
     let record = RecordSelector::parse(spec.record.as_deref().unwrap_or("$")).map_err(&fail)?;
@@ -210,10 +213,16 @@ fn customer_sources(
     let list = match spec {
         None => Vec::new(),
         Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) if v.is_empty() => {
+            return Err("`customer = []` names no source: name one, or leave `customer` out".into())
+        }
         Some(OneOrMany::Many(v)) => v,
     };
     let mut sources = Vec::new();
     for item in list {
+        if item.trim().is_empty() {
+            return Err("a `customer` source is empty: name a path parameter or a field".into());
+        }
         if let Some(param) = item.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             if !template.params().any(|p| p == param) {
                 return Err(format!("customer {item:?} is not a parameter of the path"));
