@@ -355,9 +355,10 @@ async fn a_body_that_stalls_or_overflows_is_refused() {
 }
 
 /// A body over the limit gets its 413 however it is sent: a client waiting
-/// for `100 Continue` is answered instead of invited, a client that sends it
-/// all at once reads the 413 and keeps its connection, and an HTTP/2 stream
-/// ends with the 413 rather than a reset.
+/// for `100 Continue` with a length over the limit is answered instead of
+/// invited, a client that sends it all at once (or was invited because the
+/// length was unknown) reads the 413 and keeps its connection, and an HTTP/2
+/// stream ends with the 413 rather than a reset.
 #[tokio::test]
 async fn an_oversized_body_gets_its_413_however_it_is_sent() {
     let env = TestEnv::start().await;
@@ -416,6 +417,42 @@ async fn an_oversized_body_gets_its_413_however_it_is_sent() {
     );
     assert_eq!(error_code(&bytes).as_deref(), Some("request-too-large"));
 
+    // Chunked, after `100 Continue`: the length was unknown, so the body was
+    // invited, and is read to its end.
+    let mut stream = tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+         content-type: text/plain\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut interim = [0u8; 64];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut interim)
+        .await
+        .expect("read");
+    assert!(
+        interim[..n].starts_with(b"HTTP/1.1 100"),
+        "{:?}",
+        &interim[..n]
+    );
+    let mut rest = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
+    rest.push_str(&format!(
+        "GET /customers/{a} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+         connection: close\r\n\r\n"
+    ));
+    let written =
+        tokio::time::timeout(Duration::from_secs(10), stream.write_all(rest.as_bytes())).await;
+    assert!(
+        matches!(written, Ok(Ok(()))),
+        "the invited body is read to its end"
+    );
+    let (bytes, _) = read_to_close(&mut stream).await;
+    assert_eq!(
+        statuses(&bytes),
+        [413, 200],
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+
     let url = format!("{}{path}", env.base());
     let headers = [
         ("authorization", auth.as_str()),
@@ -427,7 +464,7 @@ async fn an_oversized_body_gets_its_413_however_it_is_sent() {
         .await;
     assert_eq!(reply.status, 413);
     assert_eq!(reply.json()["error"]["code"], "request-too-large");
-    assert_eq!(env.recorder.count(), 1, "only the GET went upstream");
+    assert_eq!(env.recorder.count(), 2, "only the GETs went upstream");
 }
 
 #[tokio::test]

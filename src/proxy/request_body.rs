@@ -6,7 +6,8 @@
 //! the client is already sending: dropping the body mid-stream makes HTTP/2
 //! reset the stream (curl then reports a framing error, not the 413) and
 //! HTTP/1.1 close under the client's writes. So the rest is read and thrown
-//! away in the background, within bounds, while the 413 goes out.
+//! away in the background, within the body's own deadline and a byte bound,
+//! while the 413 goes out.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
+use tokio::time::Instant;
 
 use crate::config::Limits;
 use crate::rescue::ProxyError;
@@ -29,18 +31,22 @@ pub async fn read_body(
 ) -> Result<Bytes, ProxyError> {
     let mut body = body;
     let max = limits.max_request_bytes;
-    let timeout = Duration::from_millis(limits.body_read_timeout_ms);
+    let deadline = Instant::now() + Duration::from_millis(limits.body_read_timeout_ms);
     let declared = body.size_hint().lower();
-    let read = if usize::try_from(declared).map_or(true, |n| n > max) {
-        Err(ProxyError::RequestTooLarge)
-    } else {
-        match tokio::time::timeout(timeout, collect(&mut body, max)).await {
-            Ok(read) => read,
-            Err(_) => Err(ProxyError::RequestTimeout),
+    if usize::try_from(declared).map_or(true, |n| n > max) {
+        // Nothing was read, so a client waiting for `100 Continue` sends nothing.
+        if !expects_continue(parts) {
+            tokio::spawn(discard(body, deadline));
         }
+        return Err(ProxyError::RequestTooLarge);
+    }
+    let read = match tokio::time::timeout_at(deadline, collect(&mut body, max)).await {
+        Ok(read) => read,
+        Err(_) => Err(ProxyError::RequestTimeout),
     };
-    if matches!(read, Err(ProxyError::RequestTooLarge)) && !expects_continue(parts) {
-        tokio::spawn(discard(body, timeout));
+    // Reading has begun (and answered any `Expect`): the client is sending.
+    if matches!(read, Err(ProxyError::RequestTooLarge)) {
+        tokio::spawn(discard(body, deadline));
     }
     read
 }
@@ -71,8 +77,8 @@ async fn collect(body: &mut Incoming, max: usize) -> Result<Bytes, ProxyError> {
 }
 
 /// Reads and drops what the client still sends of a refused body, up to
-/// [`DISCARD_LIMIT`] bytes or `timeout`, so its stream ends normally.
-async fn discard(mut body: Incoming, timeout: Duration) {
+/// [`DISCARD_LIMIT`] bytes or the body's own `deadline`, so its stream ends normally.
+async fn discard(mut body: Incoming, deadline: Instant) {
     let drain = async {
         let mut seen = 0u64;
         while let Some(Ok(frame)) = body.frame().await {
@@ -82,7 +88,7 @@ async fn discard(mut body: Incoming, timeout: Duration) {
             }
         }
     };
-    let _ = tokio::time::timeout(timeout, drain).await;
+    let _ = tokio::time::timeout_at(deadline, drain).await;
 }
 
 /// Whether the client waits for `100 Continue` before sending the body.
