@@ -107,7 +107,12 @@ async fn route(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
 /// request id the caller can quote, which the warning logged with it carries.
 fn refuse(gw: &Gateway, status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
     let request_id = gw.next_request_id();
-    tracing::warn!(code, request_id, "admin request refused");
+    // Unknown paths are a scanner's noise; refused webhooks are worth a look.
+    if status == StatusCode::NOT_FOUND {
+        tracing::debug!(code, request_id, "admin request refused");
+    } else {
+        tracing::warn!(code, request_id, "admin request refused");
+    }
     let mut resp = crate::rescue::error_response(status, code, message, &request_id);
     // The webhook authenticates by signature, not by a bearer token.
     resp.headers_mut().remove(http::header::WWW_AUTHENTICATE);

@@ -142,6 +142,9 @@ pub enum AuditError {
     /// The key file could not be used.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The manifest names a key inside the ledger directory.
+    #[error("the manifest names a key inside the ledger directory ({}); pass --key FILE", .0.display())]
+    KeyInsideLedger(PathBuf),
     /// No `--key` and no manifest naming one.
     #[error("{0} has no manifest naming its key; pass --key FILE")]
     NoKey(PathBuf),
@@ -154,7 +157,7 @@ pub enum AuditError {
         source: io::Error,
     },
     /// The key given is not the ledger's key.
-    #[error("key {found} is not this ledger's key ({expected}); fingerprints would not match")]
+    #[error("key {found} is not this ledger's key ({expected}, as its manifest says); fingerprints would not match, or the manifest was changed")]
     KeyMismatch {
         /// Key id in the manifest.
         expected: String,
@@ -200,17 +203,19 @@ pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditE
             chain_only,
             json,
         } => {
+            let (key, source) = match &key {
+                Some(path) => (Ok(load_key(&dir, Some(path))?), path.display().to_string()),
+                None => (load_key(&dir, None), key_file_named(&dir)),
+            };
             let (key, key_problem) = match key {
-                Some(path) => (Some(load_key(&dir, Some(&path))?), None),
-                None => match load_key(&dir, None) {
-                    Ok(key) => (Some(key), None),
-                    Err(e) => (None, Some(e.to_string())),
-                },
+                Ok(key) => (Some(key), None),
+                Err(e) => (None, Some(e.to_string())),
             };
             let mut report = verify_anchored(&dir, key.as_ref(), &anchors)?;
             report.key_problem = key_problem;
+            report.key = key.map(|k| format!("{} ({source})", k.id()));
             let passed = report.trusted() || (chain_only && report.ok());
-            let text = render::verify(&dir, &report, json);
+            let text = render::verify(&dir, &report, passed, json);
             write_out(out, &text)?;
             return Ok(ExitCode::from(if passed { 0 } else { 1 }));
         }
@@ -271,19 +276,24 @@ fn read_leaked(path: &Path) -> Result<String, AuditError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
         .map_err(io)?
         .take(MAX_LEAKED_BYTES + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(io)?;
-    if text.len() as u64 > MAX_LEAKED_BYTES {
+    if bytes.len() as u64 > MAX_LEAKED_BYTES {
         return Err(AuditError::LeakedTooLarge {
             path: path.to_path_buf(),
             limit: MAX_LEAKED_BYTES,
         });
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|e| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.utf8_error(),
+        ))
+    })
 }
 
 fn read_value(value: Sensitive) -> Result<String, AuditError> {
@@ -300,8 +310,18 @@ fn read_value(value: Sensitive) -> Result<String, AuditError> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// Where the key `load_key(dir, None)` uses comes from, for the report.
+fn key_file_named(dir: &Path) -> String {
+    match Manifest::read(dir) {
+        Ok(Some(m)) => format!("{}, named by manifest.json", m.key_file.display()),
+        _ => "no manifest".to_string(),
+    }
+}
+
 /// The ledger key: `key` if given, else the file the manifest names. Refuses a
-/// key whose id differs from the manifest's.
+/// key whose id differs from the manifest's, and a manifest naming a key
+/// inside the ledger directory (a key kept with the records it protects
+/// protects nothing from whoever can write them).
 pub fn load_key(dir: &Path, key: Option<&Path>) -> Result<LedgerKey, AuditError> {
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
@@ -312,6 +332,9 @@ pub fn load_key(dir: &Path, key: Option<&Path>) -> Result<LedgerKey, AuditError>
     })?;
     let loaded = match (key, &manifest) {
         (Some(path), _) => LedgerKey::load(path)?,
+        (None, Some(m)) if is_inside(&m.key_file, dir) => {
+            return Err(AuditError::KeyInsideLedger(m.key_file.clone()))
+        }
         (None, Some(m)) => LedgerKey::load(&m.key_file)?,
         (None, None) => return Err(AuditError::NoKey(dir.to_path_buf())),
     };
@@ -322,6 +345,12 @@ pub fn load_key(dir: &Path, key: Option<&Path>) -> Result<LedgerKey, AuditError>
         });
     }
     Ok(loaded)
+}
+
+/// Whether `path` is inside `dir`, symbolic links resolved where they exist.
+fn is_inside(path: &Path, dir: &Path) -> bool {
+    let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    real(path).starts_with(real(dir))
 }
 
 /// Parses `--since`: RFC 3339, or a bare date meaning midnight UTC.

@@ -316,6 +316,9 @@ pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running
         tokio::spawn(crate::admin::serve(admin_listener, gateway.clone(), rx)),
     ];
     tracing::info!(%addr, admin = %admin_bound, "keyhole listening");
+    // Out of the ledger directory, where an auditor can compare it with the
+    // key `audit verify` used: a directory writer could name another in the manifest.
+    tracing::info!(key_id = gateway.ledger.key_id(), dir = %gateway.ledger.dir().display(), "ledger key");
     Ok(Running {
         addr,
         admin_addr: admin_bound,

@@ -27,7 +27,7 @@ use crate::policy::Unmatched;
 use crate::rescue::{self, ProxyError};
 use crate::route::CanonicalPath;
 use crate::telemetry::RequestLog;
-use crate::ticket::TicketContext;
+use crate::ticket::{DenyReason, TicketContext};
 use crate::token::Holder;
 use crate::transform::Judge;
 use crate::upstream::Forwarding;
@@ -43,7 +43,7 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: &Peer) -> Respon
             log.error = Some(err.status_and_code().1);
             if let ProxyError::TokenRefused(refused) = &err {
                 log.denial = Some(refused.code().to_string());
-                record_denial(gw, &log, peer, refused.code(), &[]).await;
+                record_denial(gw, &log, peer, refused.code(), Vec::new()).await;
             }
             rescue::respond(&err, &log.request_id)
         }
@@ -241,18 +241,19 @@ async fn ledger_phase(
     };
     // A denial the response reports is a denial the ledger records, naming
     // the customers whose records the ticket did not open.
-    let denied = &outcome.denied_customers;
     if let Some(reason) = ticket
         .request_denial()
         .or_else(|| outcome.record_denial(ticket))
     {
         let code = format!("ticket-{}", reason.as_str());
         log.denial = Some(code.clone());
-        record_denial(gw, log, peer, &code, denied).await;
+        let customers = outcome.customers_denied(reason);
+        record_denial(gw, log, peer, &code, customers).await;
     }
     if verdict.budget_exceeded {
         log.denial = Some("budget-exceeded".into());
-        record_denial(gw, log, peer, "budget-exceeded", denied).await;
+        let customers = outcome.customers_denied(DenyReason::BudgetExceeded);
+        record_denial(gw, log, peer, "budget-exceeded", customers).await;
     }
     if outcome.disclosures.is_empty() {
         return Ok(verdict);
@@ -295,10 +296,10 @@ async fn record_denial(
     log: &RequestLog,
     peer: &Peer,
     reason: &str,
-    customers: &[Arc<str>],
+    customers: Vec<String>,
 ) {
     let entry = Entry {
-        customers: customers.iter().map(|c| c.to_string()).collect(),
+        customers,
         ..entry_for(log, peer, EntryKind::Denial, Some(reason))
     };
     if let Err(e) = gw.ledger.append(entry).await {

@@ -78,9 +78,10 @@ pub struct Outcome {
     pub customers: Vec<String>,
     /// Why justified rules were not satisfied, if any were not.
     pub denials: BTreeSet<DenyReason>,
-    /// Customers whose records had a justified rule denied, in first-seen
-    /// order, at most [`MAX_DENIED_CUSTOMERS`]: whom a denial record names.
-    pub denied_customers: Vec<Arc<str>>,
+    /// Customers whose records had a justified rule denied, with the reason,
+    /// in first-seen order, at most [`MAX_DENIED_CUSTOMERS`] pairs: whom a
+    /// denial record names.
+    pub denied_customers: Vec<(DenyReason, Arc<str>)>,
     /// Counts per decision.
     pub counts: ActionCounts,
 }
@@ -102,6 +103,15 @@ impl Outcome {
         [DenyReason::WrongCustomer, DenyReason::WrongCategory]
             .into_iter()
             .find(|r| self.denials.contains(r))
+    }
+
+    /// The customers whose records were denied for `reason`, for its denial record.
+    pub fn customers_denied(&self, reason: DenyReason) -> Vec<String> {
+        self.denied_customers
+            .iter()
+            .filter(|(r, _)| *r == reason)
+            .map(|(_, customer)| customer.to_string())
+            .collect()
     }
 
     /// The `Keyhole-Ticket` header value, when the request named a ticket.

@@ -421,6 +421,13 @@ async fn an_anchor_catches_records_cut_from_the_tail() {
     );
     let (_, text) = verify_cli(&dir, &[], false);
     assert!(text.contains("after the last checkpoint"), "{text}");
+    // An anchor with the head of the last record vouches for all of them.
+    let head = Anchor {
+        seq: cut.last_seq,
+        head: keyhole::ledger::record::parse_hash(&cut.head),
+    };
+    let anchored = verify_anchored(&dir, None, &[head]).unwrap();
+    assert_eq!(anchored.after_last_checkpoint, 0, "{anchored:?}");
 
     for anchor in [anchor_text.clone(), intact.last_seq.to_string()] {
         let (code, text) = verify_cli(&dir, &[&anchor], false);
@@ -451,7 +458,64 @@ async fn an_anchor_with_another_head_is_caught_where_it_points() {
         bad.problem
     );
 
-    for text in ["", "x", "12:abc", "-1", "12:", ":00"] {
+    let zero = format!("0:{}", "00".repeat(32));
+    for text in ["", "x", "12:abc", "-1", "12:", ":00", "0", zero.as_str()] {
         assert!(text.parse::<Anchor>().is_err(), "{text:?}");
+    }
+}
+
+/// Whoever can write the directory can rewrite the chain, make a key of their
+/// own, re-MAC the checkpoints with it and name it in the manifest. A key kept
+/// inside the directory is refused; one kept elsewhere is named in the report
+/// (the gateway logs its own key id at start), and `--key` with the real key
+/// refuses the forgery.
+#[tokio::test]
+async fn a_key_swapped_in_through_the_manifest_is_shown_or_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let real = keyhole::audit::load_key(&cfg.dir, None).unwrap();
+    for inside in [true, false] {
+        let (keep, dir) = tampered(&cfg, |dir| {
+            let head = rewrite_chain(dir, 2, "mallory");
+            let forged_key = if inside {
+                dir.join("forged.key")
+            } else {
+                dir.parent().unwrap().join("forged.key")
+            };
+            keyhole::ledger::generate_key_file(&forged_key).unwrap();
+            let key = keyhole::ledger::LedgerKey::load(&forged_key).unwrap();
+            let checkpoints = [0, RECORDS].map(|seq| {
+                let hash = if seq == 0 { [0; 32] } else { head };
+                let head = keyhole::ledger::Head { seq, hash };
+                let cp = keyhole::ledger::Checkpoint::new(&key, head, chrono::Utc::now());
+                serde_json::to_string(&cp).unwrap()
+            });
+            write_lines(&dir.join(CHECKPOINT_FILE), &checkpoints);
+            let manifest = keyhole::ledger::Manifest {
+                format: 1,
+                key_file: forged_key.clone(),
+                key_id: key.id().to_string(),
+            };
+            std::fs::write(
+                dir.join(MANIFEST_FILE),
+                serde_json::to_vec(&manifest).unwrap(),
+            )
+            .unwrap();
+        });
+        let (code, text) = verify_cli(&dir, &[], false);
+        if inside {
+            assert_eq!(code, 1, "{text}");
+            assert!(text.contains("inside the ledger directory"), "{text}");
+        } else {
+            // Consistent under the key the manifest names, and the report says which.
+            assert!(text.contains("named by manifest.json"), "{text}");
+            assert!(!text.contains(real.id()), "{text}");
+        }
+        let err = keyhole::audit::load_key(&dir, Some(&cfg.key_file)).unwrap_err();
+        assert!(
+            err.to_string().contains("is not this ledger's key"),
+            "{err}"
+        );
+        drop(keep);
     }
 }

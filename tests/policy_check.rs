@@ -429,6 +429,23 @@ fn the_files_a_config_names_are_loaded_as_serve_loads_them() {
     let full = keyhole(&["policy", "check", "--config", &config]);
     assert_eq!(full.code, 0, "{}", full.stderr);
 
+    // A ledger written under another key, which `serve` would refuse.
+    let ledger = demo.dir.join("ledger");
+    std::fs::create_dir_all(&ledger).unwrap();
+    let manifest =
+        r#"{"format": 1, "key_file": "/elsewhere/ledger.key", "key_id": "0123456789abcdef"}"#;
+    std::fs::write(ledger.join("manifest.json"), manifest).unwrap();
+    let other = keyhole(&["policy", "check", "--config", &config]);
+    assert_eq!(other.code, 1, "{}", other.stderr);
+    assert!(
+        other
+            .stderr
+            .contains("was written under key 0123456789abcdef"),
+        "{}",
+        other.stderr
+    );
+    std::fs::remove_file(ledger.join("manifest.json")).unwrap();
+
     let root = &demo.dir;
     std::fs::write(root.join("certs/server.pem"), "not a certificate").unwrap();
     std::fs::write(root.join("keys/token-k1.key"), "short").unwrap();

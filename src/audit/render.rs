@@ -18,10 +18,14 @@ fn opt(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".into())
 }
 
-/// `audit verify` output.
-pub fn verify(dir: &Path, report: &VerifyReport, json: bool) -> String {
+/// `audit verify` output; `passed` is the verdict the exit code gives.
+pub fn verify(dir: &Path, report: &VerifyReport, passed: bool, json: bool) -> String {
     if json {
-        return to_json(report);
+        let mut value = serde_json::to_value(report).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("passed".into(), passed.into());
+        }
+        return to_json(&value);
     }
     let mut out = String::new();
     let status = match (report.ok(), report.checkpoints_authenticated) {
@@ -63,10 +67,13 @@ pub fn verify(dir: &Path, report: &VerifyReport, json: bool) -> String {
         "checkpoints   {} ({auth}), last at {last_cp}",
         report.checkpoints
     );
+    if let Some(key) = &report.key {
+        let _ = writeln!(out, "key           {key}");
+    }
     if report.after_last_checkpoint > 0 {
         let _ = writeln!(
             out,
-            "uncovered     {} record(s) after the last checkpoint; only an --anchor shows their removal",
+            "uncovered     {} record(s) after the last checkpoint: their removal or alteration shows only against an --anchor SEQ:HEAD at or past them",
             report.after_last_checkpoint
         );
     }

@@ -46,13 +46,17 @@ pub struct VerifyReport {
     pub unfinished_tail_bytes: u64,
     /// Torn tails kept in `quarantine/`.
     pub quarantined: usize,
-    /// Records after the newest checkpoint: chained, but vouched for by no
-    /// checkpoint, so only an anchor at or beyond them shows their removal.
+    /// Records after the newest checkpoint and any anchor with a head:
+    /// chained, but vouched for by nothing, so whoever can write the directory
+    /// can alter or remove them unseen.
     pub after_last_checkpoint: u64,
     /// Anchors given, all of which the ledger reached (unless `first_bad` says otherwise).
     pub anchors: usize,
     /// Why the checkpoints could not be authenticated, when they were not.
     pub key_problem: Option<String>,
+    /// The key that authenticated them and where it came from, e.g.
+    /// `61bc07347f60bd1a (keys/ledger.key, named by manifest.json)`.
+    pub key: Option<String>,
     /// The first problem, if any.
     pub first_bad: Option<BadRecord>,
 }
@@ -84,7 +88,7 @@ pub struct Anchor {
 
 /// Why an `--anchor` could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("an anchor is SEQ or SEQ:HEAD, the head as 64 hex digits")]
+#[error("an anchor is SEQ or SEQ:HEAD (records start at seq 1; the head as 64 hex digits)")]
 pub struct AnchorInvalid;
 
 impl FromStr for Anchor {
@@ -95,7 +99,11 @@ impl FromStr for Anchor {
             Some((seq, head)) => (seq, Some(parse_hash(head).ok_or(AnchorInvalid)?)),
             None => (text, None),
         };
-        let seq = seq.parse().map_err(|_| AnchorInvalid)?;
+        let seq = seq
+            .parse()
+            .ok()
+            .filter(|&seq| seq > 0)
+            .ok_or(AnchorInvalid)?;
         Ok(Anchor { seq, head })
     }
 }
@@ -161,6 +169,7 @@ pub fn verify_anchored(
         after_last_checkpoint: 0,
         anchors: anchors.len(),
         key_problem: None,
+        key: None,
         first_bad: None,
     };
     let checkpoints = match check_checkpoints(&all, key) {
@@ -181,7 +190,14 @@ pub fn verify_anchored(
     let head = walk_all(&segments, &anchored, &mut report, io)?;
     report.last_seq = head.seq;
     report.head = hash_hex(&head.hash);
-    report.after_last_checkpoint = head.seq - report.last_checkpoint.unwrap_or(0).min(head.seq);
+    let vouched = anchors
+        .iter()
+        .filter(|a| a.head.is_some())
+        .map(|a| a.seq)
+        .chain(report.last_checkpoint)
+        .max()
+        .unwrap_or(0);
+    report.after_last_checkpoint = head.seq - vouched.min(head.seq);
     if report.first_bad.is_none() {
         report.first_bad = truncation(&checkpoints, anchors, head, &segments);
     }

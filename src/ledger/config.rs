@@ -58,6 +58,12 @@ impl LedgerConfig {
         if self.key_file.as_os_str().is_empty() {
             return Err(Invalid::new("ledger.key_file", "must not be empty"));
         }
+        if self.key_file.starts_with(&self.dir) {
+            return Err(Invalid::new(
+                "ledger.key_file",
+                "must not be inside ledger.dir: the key must not live with the records it protects",
+            ));
+        }
         check_range("ledger.segment_bytes", self.segment_bytes, 4096, 1 << 40)?;
         check_range(
             "ledger.checkpoint_interval_secs",
@@ -96,8 +102,9 @@ mod tests {
 
     #[test]
     fn validate_names_the_key_it_rejects() {
-        let cases: [(&str, Spoil); 4] = [
+        let cases: [(&str, Spoil); 5] = [
             ("ledger.dir", |c| c.dir = "".into()),
+            ("ledger.key_file", |c| c.key_file = c.dir.join("ledger.key")),
             ("ledger.max_batch", |c| c.max_batch = 0),
             ("ledger.recovery_interval_ms", |c| {
                 c.recovery_interval_ms = 1

@@ -275,9 +275,12 @@ impl<'a> Walker<'a> {
         };
         if reason != DenyReason::NoTicket
             && named.len() < super::MAX_DENIED_CUSTOMERS
-            && !named.iter().rev().any(|n| n == customer)
+            && !named
+                .iter()
+                .rev()
+                .any(|(r, n)| *r == reason && n == customer)
         {
-            named.push(Arc::clone(customer));
+            named.push((reason, Arc::clone(customer)));
         }
     }
 

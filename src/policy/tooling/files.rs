@@ -12,7 +12,7 @@ use std::path::Path;
 use super::check::Finding;
 use crate::authenticate::Authenticator;
 use crate::config::Config;
-use crate::ledger::LedgerKey;
+use crate::ledger::{LedgerKey, Manifest};
 use crate::policy::Route;
 use crate::token::TokenVault;
 use crate::upstream::Upstream;
@@ -54,11 +54,22 @@ pub fn check_files(config: &Config, config_path: &Path, routes: &[Route]) -> Vec
         }
         Ok(_) => {}
     }
-    if let Err(e) = LedgerKey::load(&config.ledger.key_file) {
-        found(
-            "ledger",
-            format!("key_file {}: {e}", config.ledger.key_file.display()),
-        );
+    match LedgerKey::load(&config.ledger.key_file) {
+        Err(e) => found("ledger", e.to_string()),
+        // `serve` refuses a key other than the one the ledger was written under.
+        Ok(key) => match Manifest::read(&config.ledger.dir) {
+            Ok(Some(m)) if m.key_id != key.id() => found(
+                "ledger",
+                format!(
+                    "key_file holds key {} but the ledger in {} was written under key {}",
+                    key.id(),
+                    config.ledger.dir.display(),
+                    m.key_id
+                ),
+            ),
+            Err(e) => found("ledger", format!("{}: {e}", config.ledger.dir.display())),
+            Ok(_) => {}
+        },
     }
     if let Some(path) = &config.tickets.webhook_secret_file {
         if let Err(e) = crate::ticket::secret::read_secret_file(path) {
@@ -71,11 +82,18 @@ pub fn check_files(config: &Config, config_path: &Path, routes: &[Route]) -> Vec
     findings
 }
 
-/// The 1-based line of the `[section]` header, if the file has one.
+/// The 1-based line of the `[section]` header, or else of the first of its
+/// subtables (`[[auth.keys]]`, `[tokens.keys]`), if the file has one.
 fn section_line(text: &str, section: &str) -> Option<usize> {
     let header = format!("[{section}]");
-    text.lines()
-        .position(|line| line.trim() == header)
+    let subtable = |line: &str| {
+        let name = line.trim_start_matches('[');
+        line.starts_with('[') && name.starts_with(section) && name[section.len()..].starts_with('.')
+    };
+    let lines = || text.lines().map(str::trim);
+    lines()
+        .position(|line| line == header)
+        .or_else(|| lines().position(subtable))
         .map(|i| i + 1)
 }
 
@@ -85,9 +103,11 @@ mod tests {
 
     #[test]
     fn a_section_is_found_by_its_header_line() {
-        let text = "# [tokens] in a comment\n[listen]\naddress = \"x\"\n  [tokens]  \n";
+        let text = "# [tokens] in a comment\n[listen]\naddress = \"x\"\n  [tokens]  \n\
+                    [[auth.keys]]\nid = \"k\"\n[authority]\n";
         assert_eq!(section_line(text, "listen"), Some(2));
         assert_eq!(section_line(text, "tokens"), Some(4));
+        assert_eq!(section_line(text, "auth"), Some(5));
         assert_eq!(section_line(text, "ledger"), None);
     }
 }
