@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::request::Parts;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
@@ -26,10 +26,9 @@ const DISCARD_LIMIT: u64 = 16 * 1024 * 1024;
 /// The whole body, at most `limits.max_request_bytes`, within the body timeout.
 pub async fn read_body(
     parts: &Parts,
-    body: Incoming,
+    mut body: Incoming,
     limits: &Limits,
 ) -> Result<Bytes, ProxyError> {
-    let mut body = body;
     let max = limits.max_request_bytes;
     let deadline = Instant::now() + Duration::from_millis(limits.body_read_timeout_ms);
     let declared = body.size_hint().lower();
@@ -51,29 +50,14 @@ pub async fn read_body(
     read
 }
 
-/// Appends the body's data frames, refusing once they pass `max` bytes.
+/// The body's data under `max` bytes. The limit wraps a borrow of the body,
+/// so a refused body is still there to be discarded.
 async fn collect(body: &mut Incoming, max: usize) -> Result<Bytes, ProxyError> {
-    let mut first: Option<Bytes> = None;
-    let mut joined = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ProxyError::RequestBodyInvalid)?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let len = first.as_ref().map_or(0, Bytes::len) + joined.len() + data.len();
-        if len > max {
-            return Err(ProxyError::RequestTooLarge);
-        }
-        // Most bodies arrive in one frame, kept as it is; only a second one copies.
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            held => {
-                joined.extend_from_slice(held.as_deref().unwrap_or_default());
-                joined.extend_from_slice(&data);
-            }
-        }
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::RequestTooLarge),
+        Err(_) => Err(ProxyError::RequestBodyInvalid),
     }
-    Ok(first.unwrap_or_else(|| joined.freeze()))
 }
 
 /// Reads and drops what the client still sends of a refused body, up to
