@@ -142,19 +142,19 @@ pub fn verify_anchored(
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
     }
-    if [MANIFEST_FILE, CHECKPOINT_FILE]
-        .iter()
-        .all(|name| !dir.join(name).exists())
-        && list_segments(dir).is_ok_and(|s| s.is_empty())
-    {
-        // Nothing of a ledger at all: a wrong path, or every file deleted.
-        return Err(AuditError::NotALedger(dir.to_path_buf()));
-    }
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| AuditError::Io { path, source }
     };
     let segments = list_segments(dir).map_err(io(dir))?;
+    if segments.is_empty()
+        && [MANIFEST_FILE, CHECKPOINT_FILE]
+            .iter()
+            .all(|name| !dir.join(name).exists())
+    {
+        // Nothing of a ledger at all: a wrong path, or every file deleted.
+        return Err(AuditError::NotALedger(dir.to_path_buf()));
+    }
     let all = Checkpoint::read_all(dir).map_err(io(&dir.join(CHECKPOINT_FILE)))?;
     let mut report = VerifyReport {
         segments: segments.len(),
