@@ -97,12 +97,19 @@ impl Outcome {
     /// do not list). `None` when anything was disclosed.
     pub fn record_denial(&self, ticket: &TicketContext) -> Option<DenyReason> {
         ticket.ticket_id()?;
-        if ticket.request_denial().is_some() || !self.disclosures.is_empty() {
+        if ticket.request_denial().is_some() {
             return None;
         }
-        [DenyReason::WrongCustomer, DenyReason::WrongCategory]
-            .into_iter()
-            .find(|r| self.denials.contains(r))
+        self.withheld_for(&[DenyReason::WrongCustomer, DenyReason::WrongCategory])
+    }
+
+    /// The first of `reasons` that denied a justified rule, when nothing was
+    /// disclosed (a response that disclosed anything was granted).
+    fn withheld_for(&self, reasons: &[DenyReason]) -> Option<DenyReason> {
+        if !self.disclosures.is_empty() {
+            return None;
+        }
+        reasons.iter().copied().find(|r| self.denials.contains(r))
     }
 
     /// The customers whose records were denied for `reason`, for its denial record.
@@ -117,19 +124,13 @@ impl Outcome {
     /// The `Keyhole-Ticket` header value, when the request named a ticket.
     pub fn ticket_header(&self, ticket: &TicketContext) -> Option<String> {
         ticket.ticket_id()?;
-        if let Some(reason) = ticket.request_denial() {
-            return Some(format!("denied; reason={}", reason.as_str()));
-        }
-        if !self.disclosures.is_empty() {
-            return Some("granted".to_string());
-        }
-        let reason = [
-            DenyReason::BudgetExceeded,
-            DenyReason::WrongCustomer,
-            DenyReason::WrongCategory,
-        ]
-        .into_iter()
-        .find(|r| self.denials.contains(r));
+        let reason = ticket.request_denial().or_else(|| {
+            self.withheld_for(&[
+                DenyReason::BudgetExceeded,
+                DenyReason::WrongCustomer,
+                DenyReason::WrongCategory,
+            ])
+        });
         Some(match reason {
             Some(r) => format!("denied; reason={}", r.as_str()),
             None => "granted".to_string(),
