@@ -60,7 +60,7 @@ pub use faults::Faults;
 pub use key::{
     generate_key_file, normalize, Fingerprint, KeyError, LedgerKey, MalformedFingerprint,
 };
-pub use manifest::{Manifest, MANIFEST_FILE};
+pub use manifest::{owned_by, Manifest, MANIFEST_FILE};
 pub use read::ReadError;
 pub use scan::{walk as scan_segment, Break, Head, Problem, Walk};
 pub use segment::{list_segments, segment_name, SegmentFile, QUARANTINE_DIR};

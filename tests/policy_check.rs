@@ -440,7 +440,7 @@ fn the_files_a_config_names_are_loaded_as_serve_loads_them() {
     assert!(
         other
             .stderr
-            .contains("was written under key 0123456789abcdef"),
+            .contains("was created with key id 0123456789abcdef"),
         "{}",
         other.stderr
     );

@@ -49,22 +49,28 @@ impl Manifest {
     }
 }
 
+/// The manifest of the ledger in `dir` (`None` for a new ledger), refused
+/// if the ledger belongs to another key than `key`. Reads only.
+pub fn owned_by(dir: &Path, key: &LedgerKey) -> Result<Option<Manifest>, LedgerError> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let existing = Manifest::read(dir).map_err(|e| LedgerError::io("read", &manifest_path, e))?;
+    match existing {
+        Some(found) if found.key_id != key.id() => Err(LedgerError::KeyMismatch {
+            dir: dir.to_path_buf(),
+            expected: found.key_id,
+            found: key.id().to_string(),
+        }),
+        existing => Ok(existing),
+    }
+}
+
 /// Records `key` as the ledger's key, or refuses if the ledger already belongs
 /// to another key. A moved key file just updates the recorded path.
 pub(crate) fn claim(dir: &Path, key_file: &Path, key: &LedgerKey) -> Result<(), LedgerError> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let existing = Manifest::read(dir).map_err(|e| LedgerError::io("read", &manifest_path, e))?;
+    let existing = owned_by(dir, key)?;
     let key_file =
         std::fs::canonicalize(key_file).map_err(|e| LedgerError::io("resolve", key_file, e))?;
-    if let Some(found) = &existing {
-        if found.key_id != key.id() {
-            return Err(LedgerError::KeyMismatch {
-                dir: dir.to_path_buf(),
-                expected: found.key_id.clone(),
-                found: key.id().to_string(),
-            });
-        }
-    }
     let wanted = Manifest {
         format: FORMAT,
         key_file,

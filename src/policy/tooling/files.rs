@@ -12,7 +12,8 @@ use std::path::Path;
 use super::check::Finding;
 use crate::authenticate::Authenticator;
 use crate::config::Config;
-use crate::ledger::{LedgerKey, Manifest};
+use crate::gateway::StartError;
+use crate::ledger::{LedgerError, LedgerKey};
 use crate::policy::Route;
 use crate::token::TokenVault;
 use crate::upstream::Upstream;
@@ -45,31 +46,20 @@ pub fn check_files(config: &Config, config_path: &Path, routes: &[Route]) -> Vec
         Err(e) => found("tokens", e.to_string()),
         Ok(vault) if !vault.can_tokenize() => {
             if let Some(route) = routes.iter().find(|r| r.tokenizes()) {
-                let reason = format!(
-                    "{}: the policy tokenizes values but no key is configured",
-                    route.origin
+                found(
+                    "tokens",
+                    StartError::TokensRequired(route.origin.clone()).to_string(),
                 );
-                found("tokens", reason);
             }
         }
         Ok(_) => {}
     }
-    match LedgerKey::load(&config.ledger.key_file) {
-        Err(e) => found("ledger", e.to_string()),
-        // `serve` refuses a key other than the one the ledger was written under.
-        Ok(key) => match Manifest::read(&config.ledger.dir) {
-            Ok(Some(m)) if m.key_id != key.id() => found(
-                "ledger",
-                format!(
-                    "key_file holds key {} but the ledger in {} was written under key {}",
-                    key.id(),
-                    config.ledger.dir.display(),
-                    m.key_id
-                ),
-            ),
-            Err(e) => found("ledger", format!("{}: {e}", config.ledger.dir.display())),
-            Ok(_) => {}
-        },
+    // `serve` also refuses a key other than the one the ledger was written under.
+    let ledger_key = LedgerKey::load(&config.ledger.key_file)
+        .map_err(LedgerError::from)
+        .and_then(|key| crate::ledger::owned_by(&config.ledger.dir, &key));
+    if let Err(e) = ledger_key {
+        found("ledger", e.to_string());
     }
     if let Some(path) = &config.tickets.webhook_secret_file {
         if let Err(e) = crate::ticket::secret::read_secret_file(path) {
