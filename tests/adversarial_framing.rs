@@ -354,6 +354,39 @@ async fn a_body_that_stalls_or_overflows_is_refused() {
     assert_eq!(env.recorder.count(), 0);
 }
 
+/// Writes the rest of a refused body and then a GET for `customer` on the
+/// same connection: the write must finish (the refused body is read to its
+/// end) and the connection answer both, 413 then 200. Returns what it read.
+async fn finish_then_get(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    rest: &str,
+    customer: &str,
+    host: &str,
+    auth: &str,
+) -> Vec<u8> {
+    let then = format!(
+        "GET /customers/{customer} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+         connection: close\r\n\r\n"
+    );
+    let written = tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.write_all(format!("{rest}{then}").as_bytes()),
+    )
+    .await;
+    assert!(
+        matches!(written, Ok(Ok(()))),
+        "the refused body is read to its end"
+    );
+    let (bytes, _) = read_to_close(stream).await;
+    assert_eq!(
+        statuses(&bytes),
+        [413, 200],
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    bytes
+}
+
 /// A body over the limit gets its 413 however it is sent: a client waiting
 /// for `100 Continue` with a length over the limit is answered instead of
 /// invited, a client that sends it all at once (or was invited because the
@@ -391,30 +424,11 @@ async fn an_oversized_body_gets_its_413_however_it_is_sent() {
     );
 
     let mut stream = tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
-    let mut pipelined = format!(
+    let pipelined = format!(
         "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
          content-type: text/plain\r\ncontent-length: {length}\r\n\r\n{big}"
     );
-    pipelined.push_str(&format!(
-        "GET /customers/{a} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
-         connection: close\r\n\r\n"
-    ));
-    let written = tokio::time::timeout(
-        Duration::from_secs(10),
-        stream.write_all(pipelined.as_bytes()),
-    )
-    .await;
-    assert!(
-        matches!(written, Ok(Ok(()))),
-        "the refused body is read to its end"
-    );
-    let (bytes, _) = read_to_close(&mut stream).await;
-    assert_eq!(
-        statuses(&bytes),
-        [413, 200],
-        "{}",
-        String::from_utf8_lossy(&bytes)
-    );
+    let bytes = finish_then_get(&mut stream, &pipelined, &a, &host, &auth).await;
     assert_eq!(error_code(&bytes).as_deref(), Some("request-too-large"));
 
     // Chunked, after `100 Continue`: the length was unknown, so the body was
@@ -434,24 +448,8 @@ async fn an_oversized_body_gets_its_413_however_it_is_sent() {
         "{:?}",
         &interim[..n]
     );
-    let mut rest = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
-    rest.push_str(&format!(
-        "GET /customers/{a} HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
-         connection: close\r\n\r\n"
-    ));
-    let written =
-        tokio::time::timeout(Duration::from_secs(10), stream.write_all(rest.as_bytes())).await;
-    assert!(
-        matches!(written, Ok(Ok(()))),
-        "the invited body is read to its end"
-    );
-    let (bytes, _) = read_to_close(&mut stream).await;
-    assert_eq!(
-        statuses(&bytes),
-        [413, 200],
-        "{}",
-        String::from_utf8_lossy(&bytes)
-    );
+    let rest = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
+    finish_then_get(&mut stream, &rest, &a, &host, &auth).await;
 
     let url = format!("{}{path}", env.base());
     let headers = [
