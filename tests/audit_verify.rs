@@ -86,20 +86,9 @@ async fn intact_ledger_verifies_and_exits_zero() {
     assert!(report.ok(), "{report:?}");
     assert_eq!((report.records, report.last_seq), (RECORDS, RECORDS));
     assert!(report.segments > 3);
-    let mut out = Vec::new();
-    let cmd = AuditCommand::Verify {
-        dir: cfg.dir.clone(),
-        key: None,
-        anchors: Vec::new(),
-        chain_only: false,
-        json: false,
-    };
-    let code = run_to(cmd, &mut out).unwrap();
-    assert_eq!(
-        format!("{code:?}"),
-        format!("{:?}", std::process::ExitCode::SUCCESS)
-    );
-    assert!(String::from_utf8(out).unwrap().contains(": OK"));
+    let (code, text) = verify_cli(&cfg.dir, &[], false, false);
+    assert_eq!(code, 0);
+    assert!(text.contains(": OK"));
 }
 
 #[tokio::test]
@@ -281,20 +270,8 @@ async fn bad_ledger_exits_one_and_prints_the_record() {
         write_lines(&dir.join(path.file_name().unwrap()), &l);
     });
     for json in [false, true] {
-        let mut out = Vec::new();
-        let cmd = AuditCommand::Verify {
-            dir: dir.clone(),
-            key: None,
-            anchors: Vec::new(),
-            chain_only: false,
-            json,
-        };
-        let code = run_to(cmd, &mut out).unwrap();
-        assert_eq!(
-            format!("{code:?}"),
-            format!("{:?}", std::process::ExitCode::from(1))
-        );
-        let text = String::from_utf8(out).unwrap();
+        let (code, text) = verify_cli(&dir, &[], false, json);
+        assert_eq!(code, 1);
         if json {
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(value["first_bad"]["seq"], first + 3);
@@ -309,14 +286,14 @@ async fn bad_ledger_exits_one_and_prints_the_record() {
 }
 
 /// `audit verify DIR` as the binary runs it: exit code and output.
-fn verify_cli(dir: &Path, anchors: &[&str], chain_only: bool) -> (u8, String) {
+fn verify_cli(dir: &Path, anchors: &[&str], chain_only: bool, json: bool) -> (u8, String) {
     let mut out = Vec::new();
     let cmd = AuditCommand::Verify {
         dir: dir.to_path_buf(),
         key: None,
         anchors: anchors.iter().map(|a| a.parse().unwrap()).collect(),
         chain_only,
-        json: false,
+        json,
     };
     let code = run_to(cmd, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -348,12 +325,12 @@ async fn a_rewritten_chain_without_its_manifest_does_not_pass() {
                 Some(text) => std::fs::write(dir.join(MANIFEST_FILE), text).unwrap(),
             }
         });
-        let (code, text) = verify_cli(&dir, &[], false);
+        let (code, text) = verify_cli(&dir, &[], false, false);
         assert_eq!(code, 1, "{manifest:?}: {text}");
         assert!(text.contains("NOT authenticated"), "{text}");
         assert!(!text.contains(": OK"), "{text}");
         // Accepting an unkeyed check is a choice the auditor makes out loud.
-        let (code, text) = verify_cli(&dir, &[], true);
+        let (code, text) = verify_cli(&dir, &[], true, false);
         assert_eq!(code, 0, "{text}");
         assert!(
             text.contains("chain intact, checkpoints NOT authenticated"),
@@ -396,7 +373,7 @@ async fn an_anchor_catches_records_cut_from_the_tail() {
     let cfg = build(root.path()).await;
     let intact = verify(&cfg.dir).unwrap();
     let anchor_text = format!("{}:{}", intact.last_seq, intact.head);
-    assert_eq!(verify_cli(&cfg.dir, &[&anchor_text], false).0, 0);
+    assert_eq!(verify_cli(&cfg.dir, &[&anchor_text], false, false).0, 0);
 
     let segs = layout(&cfg.dir);
     let (last, last_first, _) = segs.last().unwrap().clone();
@@ -419,7 +396,7 @@ async fn an_anchor_catches_records_cut_from_the_tail() {
         cut.after_last_checkpoint,
         cut.last_seq - cut.last_checkpoint.unwrap()
     );
-    let (_, text) = verify_cli(&dir, &[], false);
+    let (_, text) = verify_cli(&dir, &[], false, false);
     assert!(text.contains("after the last checkpoint"), "{text}");
     // An anchor with the head of the last record vouches for all of them.
     let head = Anchor {
@@ -430,7 +407,7 @@ async fn an_anchor_catches_records_cut_from_the_tail() {
     assert_eq!(anchored.after_last_checkpoint, 0, "{anchored:?}");
 
     for anchor in [anchor_text.clone(), intact.last_seq.to_string()] {
-        let (code, text) = verify_cli(&dir, &[&anchor], false);
+        let (code, text) = verify_cli(&dir, &[&anchor], false, false);
         assert_eq!(code, 1, "{anchor}: {text}");
         assert!(
             text.contains(&format!("first bad record: seq {last_first}")),
@@ -502,7 +479,7 @@ async fn a_key_swapped_in_through_the_manifest_is_shown_or_refused() {
             )
             .unwrap();
         });
-        let (code, text) = verify_cli(&dir, &[], false);
+        let (code, text) = verify_cli(&dir, &[], false, false);
         if inside {
             assert_eq!(code, 1, "{text}");
             assert!(text.contains("inside the ledger directory"), "{text}");
