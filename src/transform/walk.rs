@@ -6,10 +6,12 @@
 //! - `walk/search.rs`: whether a judged search result shows the search text.
 //! - `walk/issued.rs`: tokens already issued in this response, sealed once.
 //! - `walk/fingerprinted.rs`: values already disclosed in this response, fingerprinted once.
+//! - `walk/memo.rs`: the bounded per-response memo both of those keep.
 
 mod detect;
 mod fingerprinted;
 mod issued;
+mod memo;
 mod record;
 mod search;
 

@@ -4,23 +4,16 @@
 //! fingerprint depends on the value alone, and its HMAC costs several times
 //! a lookup.
 
-use foldhash::fast::RandomState;
-use hashbrown::HashMap;
-
+use super::memo::Memo;
 use crate::ledger::Fingerprint;
-
-/// Past this many distinct values a response fingerprints every further one
-/// afresh, so the memo never holds more than a bounded slice of a huge response.
-const MAX_REMEMBERED: usize = 4096;
 
 /// The fingerprints taken so far in one response.
 #[derive(Default)]
 pub(super) struct Fingerprinted {
     /// Fingerprint by disclosed value (as it appeared, before the ledger's
     /// normalization: two spellings of one value are two entries with the
-    /// same fingerprint). Seeded at random per map, as the token memo is,
-    /// because the keys come from customer records.
-    prints: HashMap<String, Fingerprint, RandomState>,
+    /// same fingerprint).
+    prints: Memo<String, Fingerprint>,
 }
 
 impl Fingerprinted {
@@ -30,19 +23,14 @@ impl Fingerprinted {
         value: &str,
         take: impl FnOnce(&str) -> Fingerprint,
     ) -> Fingerprint {
-        if let Some(print) = self.prints.get(value) {
-            return *print;
-        }
-        let print = take(value);
-        if self.prints.len() < MAX_REMEMBERED {
-            self.prints.insert(value.to_owned(), print);
-        }
-        print
+        self.prints
+            .get_or_make(value, || value.to_owned(), || take(value))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::memo::MAX_REMEMBERED;
     use super::*;
 
     fn print_of(value: &str) -> Fingerprint {

@@ -3,14 +3,10 @@
 //! history) is sealed once: the token is deterministic, so the copy is the
 //! token a second seal would make, and a seal costs far more than a lookup.
 
-use foldhash::fast::RandomState;
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::Equivalent;
 
+use super::memo::Memo;
 use crate::token::TokenScope;
-
-/// Past this many distinct tokens a response seals every further one afresh,
-/// so the memo never holds more than a bounded slice of a huge response.
-const MAX_REMEMBERED: usize = 4096;
 
 /// What makes two tokens of one response the same token (the holder is the
 /// response's own).
@@ -45,12 +41,8 @@ impl Equivalent<IssuedKey<'_>> for Probe<'_> {
 /// The tokens issued so far in one response.
 #[derive(Default)]
 pub(super) struct IssuedTokens<'a> {
-    /// Token by (scope, class, value); empty until the first token. The keys
-    /// come from customer records, so the hasher is seeded at random per map;
-    /// it is foldhash rather than SipHash because the memo never holds more
-    /// than [`MAX_REMEMBERED`] keys, which bounds what colliding keys could
-    /// cost, while SipHash's rounds were 3% of the masking path's instructions.
-    tokens: HashMap<IssuedKey<'a>, String, RandomState>,
+    /// Token by (scope, class, value).
+    tokens: Memo<IssuedKey<'a>, String>,
 }
 
 impl<'a> IssuedTokens<'a> {
@@ -67,24 +59,18 @@ impl<'a> IssuedTokens<'a> {
             class,
             value,
         };
-        if let Some(token) = self.tokens.get(&probe) {
-            return token.clone();
-        }
-        let token = seal();
-        if self.tokens.len() < MAX_REMEMBERED {
-            let key = IssuedKey {
-                scope,
-                class,
-                value: value.to_owned(),
-            };
-            self.tokens.insert(key, token.clone());
-        }
-        token
+        let key = || IssuedKey {
+            scope,
+            class,
+            value: value.to_owned(),
+        };
+        self.tokens.get_or_make(&probe, key, seal)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::memo::MAX_REMEMBERED;
     use super::*;
 
     #[test]
