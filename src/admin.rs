@@ -91,6 +91,7 @@ async fn route(gw: &Gateway, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (&Method::GET, "/metrics") => {
             let mut body = gw.metrics.render();
             gw.ledger.stats().render(&mut body);
+            gw.responses.render(&mut body);
             text(StatusCode::OK, "text/plain; version=0.0.4", body)
         }
         (&Method::POST, "/tickets/webhook") => webhook(gw, req).await,

@@ -84,6 +84,11 @@ pub struct Config {
 pub struct Limits {
     /// Largest upstream response body Keyhole will read on a policy route.
     pub max_response_bytes: usize,
+    /// Most upstream response body bytes held at once, across all requests:
+    /// a judged body takes several times its size in memory until its
+    /// response leaves. A response that finds no room within
+    /// `upstream.queue_timeout_ms` is refused with 503. Restart to change.
+    pub max_buffered_response_bytes: usize,
     /// Largest request body an agent may send.
     pub max_request_bytes: usize,
     /// Deepest JSON nesting accepted in either direction.
@@ -110,6 +115,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_response_bytes: 4 * 1024 * 1024,
+            max_buffered_response_bytes: 64 * 1024 * 1024,
             max_request_bytes: 256 * 1024,
             max_json_depth: 64,
             header_read_timeout_ms: 10_000,
@@ -129,6 +135,10 @@ impl Limits {
     pub fn validate(&self) -> Result<(), Invalid> {
         let positive = [
             ("limits.max_response_bytes", self.max_response_bytes as u64),
+            (
+                "limits.max_buffered_response_bytes",
+                self.max_buffered_response_bytes as u64,
+            ),
             ("limits.max_request_bytes", self.max_request_bytes as u64),
             ("limits.header_read_timeout_ms", self.header_read_timeout_ms),
             ("limits.body_read_timeout_ms", self.body_read_timeout_ms),
@@ -146,6 +156,12 @@ impl Limits {
             if value == 0 {
                 return Err(Invalid::new(key, "must be greater than zero"));
             }
+        }
+        if self.max_buffered_response_bytes < self.max_response_bytes {
+            return Err(Invalid::new(
+                "limits.max_buffered_response_bytes",
+                "must be at least limits.max_response_bytes, or the largest response would never fit",
+            ));
         }
         if !(1..=120).contains(&self.max_json_depth) {
             return Err(Invalid::new(
@@ -253,6 +269,10 @@ impl Config {
                 "limits.max_connections",
                 self.limits.max_connections != next.limits.max_connections,
             ),
+            (
+                "limits.max_buffered_response_bytes",
+                self.limits.max_buffered_response_bytes != next.limits.max_buffered_response_bytes,
+            ),
             ("tickets", self.tickets != next_tickets),
             ("budget", self.budget != next.budget),
             ("ledger", self.ledger != next.ledger),
@@ -276,5 +296,50 @@ impl Config {
         self.ledger.validate()?;
         self.telemetry.otlp.validate()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits_are_valid() {
+        assert!(Limits::default().validate().is_ok());
+    }
+
+    #[test]
+    fn limits_that_disable_a_protection_are_refused() {
+        let zero_budget = Limits {
+            max_buffered_response_bytes: 0,
+            ..Limits::default()
+        };
+        let err = zero_budget.validate().unwrap_err();
+        assert_eq!(err.key, "limits.max_buffered_response_bytes");
+        let zero_depth = Limits {
+            max_json_depth: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            zero_depth.validate().unwrap_err().key,
+            "limits.max_json_depth"
+        );
+    }
+
+    #[test]
+    fn a_budget_smaller_than_the_largest_response_is_refused() {
+        let limits = Limits {
+            max_response_bytes: 8 * 1024 * 1024,
+            max_buffered_response_bytes: 4 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let err = limits.validate().unwrap_err();
+        assert_eq!(err.key, "limits.max_buffered_response_bytes");
+        assert!(err.reason.contains("never fit"), "{}", err.reason);
+        let equal = Limits {
+            max_buffered_response_bytes: 8 * 1024 * 1024,
+            ..limits
+        };
+        assert!(equal.validate().is_ok());
     }
 }

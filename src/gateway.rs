@@ -26,7 +26,7 @@ use crate::telemetry::Metrics;
 use crate::ticket::budget::Budgets;
 use crate::ticket::Tickets;
 use crate::token::TokenVault;
-use crate::upstream::Upstream;
+use crate::upstream::{ResponseBudget, Upstream};
 
 /// Everything derived from the config files; replaced whole on reload.
 pub struct Runtime {
@@ -140,6 +140,8 @@ pub struct Gateway {
     pub ledger: Ledger,
     /// Disclosure budgets.
     pub budgets: Budgets,
+    /// Upstream response bytes held at once, across all requests.
+    pub responses: ResponseBudget,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// Random per process, so request ids from two runs never collide.
@@ -272,6 +274,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running, StartError> {
     let tickets = Tickets::open(&config.tickets).await?;
     let budgets = Budgets::new(&config.budget);
+    let responses = ResponseBudget::new(config.limits.max_buffered_response_bytes);
     let listen_addr = config.listen.address.clone();
     let admin_addr = config.admin.address.clone();
     let max_connections = config.limits.max_connections;
@@ -283,6 +286,7 @@ pub async fn start_with_ledger(config: Config, ledger: Ledger) -> Result<Running
         tickets,
         ledger,
         budgets,
+        responses,
         metrics: Metrics::default(),
         request_prefix: rand::random(),
         request_counter: AtomicU64::new(1),

@@ -30,7 +30,7 @@ use crate::telemetry::RequestLog;
 use crate::ticket::{DenyReason, TicketContext};
 use crate::token::Holder;
 use crate::transform::Judge;
-use crate::upstream::Forwarding;
+use crate::upstream::{Fetched, Forwarding};
 
 /// Serves one agent request; never fails (errors become responses).
 pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
@@ -76,7 +76,7 @@ async fn run(
     };
     let matched = rt.policies.routes.find(&parts.method, &admitted.path);
     let Some((route, params)) = matched else {
-        return unmatched(rt, &parts, body, &admitted, peer, log).await;
+        return unmatched(gw, rt, &parts, body, &admitted, peer, log).await;
     };
     log.route = Some(route.template.as_str().to_string());
     let search = route.search_texts(parts.uri.query())?;
@@ -103,7 +103,13 @@ async fn run(
         rt.config.limits.max_json_depth,
     )?;
     // upstream_peer
-    let (resp_parts, resp_body) = upstream_peer(rt, &parts, &admitted, peer, log, body).await?;
+    let fetched = upstream_peer(gw, rt, &parts, &admitted, peer, log, body).await?;
+    // The body's share of the response budget, held until the response is built.
+    let Fetched {
+        parts: resp_parts,
+        body: resp_body,
+        held: _held,
+    } = fetched;
     // response_filter
     let fingerprint = |v: &str| gw.ledger.fingerprint_of(v);
     let judge = Judge {
@@ -179,13 +185,14 @@ fn request_filter(
 }
 
 async fn upstream_peer(
+    gw: &Gateway,
     rt: &Runtime,
     parts: &http::request::Parts,
     admitted: &Admitted,
     peer: &Peer,
     log: &RequestLog,
     body: Bytes,
-) -> Result<(http::response::Parts, Option<Bytes>), ProxyError> {
+) -> Result<Fetched, ProxyError> {
     let mut target = admitted.path.encoded();
     if let Some(q) = &admitted.query {
         target.push('?');
@@ -202,11 +209,12 @@ async fn upstream_peer(
         .request(parts.method.clone(), &target, &parts.headers, &facts, body)?;
     Ok(rt
         .upstream
-        .send(req, rt.config.limits.max_response_bytes)
+        .send(req, rt.config.limits.max_response_bytes, &gw.responses)
         .await?)
 }
 
 async fn unmatched(
+    gw: &Gateway,
     rt: &Runtime,
     parts: &http::request::Parts,
     body: Incoming,
@@ -222,8 +230,8 @@ async fn unmatched(
         });
     }
     let body = request_body::read_body(parts, body, &rt.config.limits).await?;
-    let (resp_parts, resp_body) = upstream_peer(rt, parts, admitted, peer, log, body).await?;
-    response::passthrough(resp_parts, resp_body, &log.request_id)
+    let fetched = upstream_peer(gw, rt, parts, admitted, peer, log, body).await?;
+    response::passthrough(fetched.parts, fetched.body, &log.request_id)
 }
 
 /// Makes the disclosure durable before the response may leave, and records denials.

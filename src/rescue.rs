@@ -106,6 +106,9 @@ impl ProxyError {
             }
             Upstream(UpstreamError::Truncated) => (StatusCode::BAD_GATEWAY, "upstream-truncated"),
             Upstream(UpstreamError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "upstream-busy"),
+            Upstream(UpstreamError::OverBudget) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "response-budget-exhausted")
+            }
             UnsafeResponse(u) => (StatusCode::BAD_GATEWAY, u.code()),
             UpstreamStatus(s) if s.is_client_error() => (*s, "upstream-status"),
             UpstreamStatus(_) => (StatusCode::BAD_GATEWAY, "upstream-status"),

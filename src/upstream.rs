@@ -17,8 +17,11 @@ use serde::Deserialize;
 
 use crate::config::Invalid;
 
+mod budget;
 mod connect;
 mod pool;
+
+pub use budget::{Reservation, ResponseBudget};
 
 pub use connect::UpstreamHostInvalid;
 
@@ -133,6 +136,22 @@ pub enum UpstreamError {
     /// Every upstream connection stayed busy until the deadline; the request was not sent.
     #[error("all upstream connections busy")]
     Busy,
+    /// The response could not be held: responses in flight fill
+    /// `limits.max_buffered_response_bytes`.
+    #[error("too many response bytes in flight")]
+    OverBudget,
+}
+
+/// An upstream answer read whole.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Status and headers.
+    pub parts: http::response::Parts,
+    /// The body; `None` when it was over the size limit (and left unread).
+    pub body: Option<Bytes>,
+    /// The body's share of the response budget, returned when dropped: keep
+    /// it while the body, or what is made of it, is in memory.
+    pub held: Option<Reservation>,
 }
 
 /// Agent request headers the upstream may see; everything else is dropped.
@@ -364,33 +383,41 @@ impl Upstream {
             .map_err(|_| UpstreamError::Unreachable)
     }
 
-    /// Sends a request and reads the whole response (at most `limit` bytes; beyond that the
-    /// body is reported as `Ok(None)` so the caller fails closed without holding it).
+    /// Sends a request and reads the whole response: at most `limit` bytes,
+    /// held under `budget` until the returned [`Fetched`] is dropped. A body
+    /// over the limit is reported as `None`, so the caller fails closed
+    /// without holding it.
     pub async fn send(
         &self,
         req: Request<Full<Bytes>>,
         limit: usize,
-    ) -> Result<(http::response::Parts, Option<Bytes>), UpstreamError> {
+        budget: &ResponseBudget,
+    ) -> Result<Fetched, UpstreamError> {
         let now = tokio::time::Instant::now();
         let deadline = now + self.response_timeout;
         let queue_until = deadline.min(now + self.queue_timeout);
         let exchange = async {
             let (resp, lease) = self.pool.send(req, queue_until).await?;
             let (parts, body) = resp.into_parts();
-            let limited = http_body_util::Limited::new(body, limit);
-            match http_body_util::BodyExt::collect(limited).await {
-                Ok(collected) => {
+            let declared = hyper::body::Body::size_hint(&body).exact();
+            // Waiting for room in the budget is queueing too, counted from now.
+            let room_until = deadline.min(tokio::time::Instant::now() + self.queue_timeout);
+            match budget::read_body(body, declared, limit, budget, room_until).await {
+                Ok((body, reservation)) => {
                     lease.keep().await;
-                    Ok((parts, Some(collected.to_bytes())))
+                    Ok(Fetched {
+                        parts,
+                        body: Some(body),
+                        held: Some(reservation),
+                    })
                 }
                 // The rest of the body is never read, so the lease closes the connection.
-                Err(e)
-                    if e.downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some() =>
-                {
-                    Ok((parts, None))
-                }
-                Err(_) => Err(UpstreamError::Truncated),
+                Err(budget::Unread::TooLarge) => Ok(Fetched {
+                    parts,
+                    body: None,
+                    held: None,
+                }),
+                Err(budget::Unread::Failed(e)) => Err(e),
             }
         };
         tokio::time::timeout_at(deadline, exchange)

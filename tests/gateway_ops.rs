@@ -6,30 +6,15 @@ mod support;
 use support::client::tls_config;
 use support::{bearer, Client, TestEnv};
 
-async fn admin_get(env: &TestEnv, path: &str) -> (u16, String) {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http();
-    let req = http::Request::get(format!("{}{path}", env.admin()))
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let body = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).to_string())
-}
-
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let env = TestEnv::start().await;
-    assert_eq!(admin_get(&env, "/healthz").await.0, 200);
-    let (status, body) = admin_get(&env, "/readyz").await;
+    assert_eq!(env.admin_get("/healthz").await.0, 200);
+    let (status, body) = env.admin_get("/readyz").await;
     assert_eq!(status, 200, "{body}");
     let reply = env.alice_under_her_ticket().await;
     assert!(reply.header("keyhole-disclosure").is_some());
-    let (_, metrics) = admin_get(&env, "/metrics").await;
+    let (_, metrics) = env.admin_get("/metrics").await;
     assert!(metrics.contains("keyhole_disclosures_total 1"), "{metrics}");
     assert!(metrics.contains("keyhole_requests_total{status=\"200\"} 1"));
     // The disclosure's ledger record was written and synced before the response.
@@ -62,7 +47,7 @@ async fn health_readiness_and_metrics() {
         c.upstream.url = format!("http://{closed}")
     })
     .await;
-    let (status, body) = admin_get(&down, "/readyz").await;
+    let (status, body) = down.admin_get("/readyz").await;
     assert_eq!(status, 503);
     assert!(body.contains("\"upstream\":false"), "{body}");
 }
@@ -153,7 +138,7 @@ async fn reload_names_the_settings_that_need_a_restart_and_keeps_the_running_led
         !moved.exists(),
         "the disclosure went to the ledger the gateway started with"
     );
-    let (_, metrics) = admin_get(&env, "/metrics").await;
+    let (_, metrics) = env.admin_get("/metrics").await;
     assert!(
         metrics.contains("keyhole_ledger_records_total 1\n"),
         "{metrics}"

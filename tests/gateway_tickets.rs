@@ -354,14 +354,7 @@ async fn forged_stale_and_replayed_webhooks_change_nothing() {
         "the ticket is still open"
     );
     // Each refusal is counted under its code, for the security team's dashboards.
-    let req = http::Request::get(format!("{}/metrics", env.admin()))
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let metrics = http_body_util::BodyExt::collect(client.request(req).await.unwrap().into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let metrics = String::from_utf8_lossy(&metrics);
+    let (_, metrics) = env.admin_get("/metrics").await;
     for line in [
         "keyhole_webhook_total{result=\"bad-signature\"} 1\n",
         "keyhole_webhook_total{result=\"stale-timestamp\"} 1\n",

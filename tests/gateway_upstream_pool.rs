@@ -258,16 +258,6 @@ async fn serve(
     }
 }
 
-/// The admin listener's `/readyz` status.
-async fn readyz(env: &TestEnv) -> u16 {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let req = http::Request::get(format!("{}/readyz", env.admin()))
-        .body(http_body_util::Full::default())
-        .unwrap();
-    client.request(req).await.unwrap().status().as_u16()
-}
-
 #[tokio::test]
 async fn a_burst_never_opens_more_upstream_connections_than_allowed() {
     let up = CountingUpstream::start(false).await;
@@ -322,7 +312,7 @@ async fn a_request_that_finds_every_connection_busy_gets_upstream_busy() {
         "the busy request was never sent"
     );
     assert_eq!(
-        readyz(&env).await,
+        env.admin_get("/readyz").await.0,
         200,
         "a saturated pool is not an unready upstream: the probe dials its own connection"
     );

@@ -326,6 +326,8 @@ pub enum Step {
     Write(Vec<u8>),
     /// Wait.
     Sleep(Duration),
+    /// Wait until the test says go.
+    Until(Arc<tokio::sync::Notify>),
 }
 
 /// An upstream that plays a script per connection; connection `n` gets `script(n)`,
@@ -380,6 +382,7 @@ async fn play(mut stream: TcpStream, steps: Vec<Step>, heads: Arc<Mutex<Vec<Stri
                 }
             }
             Step::Sleep(d) => tokio::time::sleep(d).await,
+            Step::Until(go) => go.notified().await,
         }
     }
     let _ = stream.shutdown().await;

@@ -27,6 +27,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn start() -> Fixture {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Fixture::start`] with a chance to adjust the config after the fixture's own settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut keyhole::config::Config)) -> Fixture {
         let queue: Queue = Arc::default();
         let scripts = queue.clone();
         let upstream = Scripted::start(move |_| {
@@ -39,6 +44,7 @@ impl Fixture {
             c.upstream.url = url;
             c.upstream.response_timeout_ms = 400;
             c.limits.max_response_bytes = 64 * 1024;
+            adjust(c);
         })
         .await;
         let own = env.hardware_customer().clone();

@@ -106,6 +106,23 @@ impl TestEnv {
         format!("http://{}", self.running.admin_addr)
     }
 
+    /// GETs `path` from the admin listener: status and body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let req = http::Request::get(format!("{}{path}", self.admin()))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("request");
+        let resp = client.request(req).await.expect("admin answers");
+        let status = resp.status().as_u16();
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .expect("admin body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).to_string())
+    }
+
     /// An HTTP/1.1 client trusting the demo CA.
     pub fn h1(&self) -> Client {
         Client::new(&self.files.ca_cert, false)
