@@ -84,9 +84,9 @@ pub struct Config {
 pub struct Limits {
     /// Largest upstream response body Keyhole will read on a policy route.
     pub max_response_bytes: usize,
-    /// Most upstream response body bytes held at once, across all requests:
-    /// a judged body takes several times its size in memory until its
-    /// response leaves. A response that finds no room within
+    /// Most upstream response body bytes held at once, across all requests,
+    /// while they are read, judged and ledgered (a judged body takes several
+    /// times its size in memory then). A response that finds no room within
     /// `upstream.queue_timeout_ms` is refused with 503. Restart to change.
     pub max_buffered_response_bytes: usize,
     /// Largest request body an agent may send.
