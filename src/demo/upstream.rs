@@ -19,7 +19,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::RwLock;
 
@@ -140,7 +139,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
         data,
-        credential_digest: cfg.credential.map(|c| Sha256::digest(c.as_bytes()).into()),
+        credential_digest: cfg.credential.map(|c| sha256(c.as_bytes())),
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -225,6 +224,14 @@ async fn respond(req: Request<Incoming>, state: &State) -> Result<Response<Full<
     }
 }
 
+/// SHA-256 of a credential: compared as digests, so the comparison takes the
+/// same time wherever the presented credential differs.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    digest
+}
+
 /// Checks `Authorization: Bearer <credential>` when a credential is configured.
 fn authorize(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Result<(), ApiError> {
     let Some(expected) = expected else {
@@ -237,7 +244,7 @@ fn authorize(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Result<(), Api
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, credential)| credential.trim())
         .ok_or(ApiError::Unauthorized)?;
-    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let digest = sha256(presented.as_bytes());
     match &digest == expected {
         true => Ok(()),
         false => Err(ApiError::Unauthorized),
@@ -295,7 +302,7 @@ mod tests {
 
     #[test]
     fn bearer_credential_must_match_exactly() {
-        let expected: [u8; 32] = Sha256::digest(b"s3cret").into();
+        let expected = sha256(b"s3cret");
         let with = |value: &'static str| {
             let mut headers = HeaderMap::new();
             headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));

@@ -9,13 +9,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use hmac::digest::generic_array::GenericArray;
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
+use ring::hmac;
 
 /// Length of the ledger key in bytes.
 pub const KEY_LEN: usize = 32;
@@ -42,8 +37,9 @@ pub enum KeyError {
 /// The secret behind fingerprints and checkpoint MACs.
 #[derive(Clone)]
 pub struct LedgerKey {
-    // Keyed once; cloning the state skips re-deriving the HMAC pads per value.
-    mac: HmacSha256,
+    // Keyed once: ring keeps the states after the two pads, so a value costs
+    // only its own blocks.
+    mac: hmac::Key,
     id: String,
 }
 
@@ -56,16 +52,10 @@ impl fmt::Debug for LedgerKey {
 impl LedgerKey {
     /// Builds a key from raw bytes.
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
-        // HMAC zero-pads a short key to the block size, so keying with the padded
-        // block is keying with `bytes`, without a fallible length check.
-        let mut block = [0u8; 64];
-        block[..KEY_LEN].copy_from_slice(bytes);
-        let mac = <HmacSha256 as KeyInit>::new(GenericArray::from_slice(&block));
+        let mac = hmac::Key::new(hmac::HMAC_SHA256, bytes);
         // The newline keeps this message apart from every normalized value, which
         // holds only alphanumerics.
-        let mut id_mac = mac.clone();
-        id_mac.update(b"keyhole-ledger-key-id\n");
-        let id = hex::encode(&id_mac.finalize().into_bytes()[..8]);
+        let id = hex::encode(&hmac::sign(&mac, b"keyhole-ledger-key-id\n").as_ref()[..8]);
         LedgerKey { mac, id }
     }
 
@@ -98,7 +88,7 @@ impl LedgerKey {
         // Every revealed value passes through here: the normalized text goes
         // into the MAC in stack-sized chunks rather than a String per value.
         // HMAC is streaming, so the chunking does not change the result.
-        let mut mac = self.mac.clone();
+        let mut mac = hmac::Context::with_key(&self.mac);
         let mut buf = [0u8; 128];
         let mut len = 0;
         if value.is_ascii() {
@@ -124,7 +114,7 @@ impl LedgerKey {
             }
         }
         mac.update(&buf[..len]);
-        Fingerprint(mac.finalize().into_bytes().into())
+        Fingerprint(tag_bytes(&mac.sign()))
     }
 
     /// Hex fingerprint of a value that is already normalized.
@@ -135,17 +125,20 @@ impl LedgerKey {
     /// HMAC-SHA256 of `message`. Callers outside fingerprinting must put a
     /// non-alphanumeric byte in `message` so it can never equal a fingerprint.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(message);
-        mac.finalize().into_bytes().into()
+        tag_bytes(&hmac::sign(&self.mac, message))
     }
 
     /// Checks `tag` against the HMAC of `message` in constant time.
     pub fn verify_mac(&self, message: &[u8], tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
-        mac.update(message);
-        mac.verify_slice(tag).is_ok()
+        hmac::verify(&self.mac, message, tag).is_ok()
     }
+}
+
+/// An HMAC-SHA256 tag as its 32 bytes.
+fn tag_bytes(tag: &hmac::Tag) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(tag.as_ref());
+    bytes
 }
 
 /// Normalizes a value before fingerprinting: lowercase, alphanumerics only
@@ -337,13 +330,31 @@ mod tests {
     }
 
     #[test]
-    fn padded_keying_equals_plain_hmac() {
+    fn fingerprint_equals_an_independent_hmac_sha256() {
+        use ::hmac::Mac;
         let bytes = [9u8; KEY_LEN];
         let key = LedgerKey::from_bytes(&bytes);
-        let mut plain = <HmacSha256 as Mac>::new_from_slice(&bytes).unwrap();
-        plain.update(b"abc1234");
-        let expected = hex::encode(plain.finalize().into_bytes());
-        assert_eq!(key.fingerprint("ABC-1234"), expected);
+        let independent = |message: &[u8]| {
+            let mut mac = ::hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes).unwrap();
+            mac.update(message);
+            <[u8; 32]>::from(mac.finalize().into_bytes())
+        };
+        assert_eq!(
+            key.fingerprint("ABC-1234"),
+            hex::encode(independent(b"abc1234"))
+        );
+        let long = "x".repeat(300);
+        assert_eq!(key.mac(long.as_bytes()), independent(long.as_bytes()));
+    }
+
+    #[test]
+    fn checkpoint_macs_verify_only_their_own_message() {
+        let key = LedgerKey::from_bytes(&[4; KEY_LEN]);
+        let tag = key.mac(b"seq=1\n");
+        assert!(key.verify_mac(b"seq=1\n", &tag));
+        assert!(!key.verify_mac(b"seq=2\n", &tag));
+        assert!(!key.verify_mac(b"seq=1\n", &tag[..31]));
+        assert!(!LedgerKey::from_bytes(&[5; KEY_LEN]).verify_mac(b"seq=1\n", &tag));
     }
 
     #[test]

@@ -33,7 +33,6 @@ use aes_gcm_siv::aead::AeadInPlace;
 use aes_gcm_siv::{Nonce, Tag};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::Mac;
 
 use super::key::TokenKey;
 use super::payload::Payload;
@@ -64,8 +63,8 @@ impl TokenKey {
         buf.resize(NONCE_LEN, 0);
         payload.encode_into(&mut buf);
         let (nonce_bytes, plaintext) = buf.split_at_mut(NONCE_LEN);
-        let digest = self.nonce_mac.clone().chain_update(&*plaintext).finalize();
-        let nonce = Nonce::clone_from_slice(&digest.into_bytes()[..NONCE_LEN]);
+        let digest = ring::hmac::sign(&self.nonce_mac, plaintext);
+        let nonce = Nonce::clone_from_slice(&digest.as_ref()[..NONCE_LEN]);
         nonce_bytes.copy_from_slice(&nonce);
         let tag = self
             .cipher
