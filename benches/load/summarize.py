@@ -141,7 +141,16 @@ def verdicts(rat, memory, pres):
     return v
 
 
+def print_cpu(environment):
+    cpu = (environment or {}).get("cpu")
+    if cpu:
+        yes = {True: "yes", False: "no"}
+        print(f"\nCPU: {cpu['model']} (SHA extensions: {yes[cpu['sha_extensions']]}, "
+              f"AES-NI: {yes[cpu['aes_ni']]}, AVX2: {yes[cpu['avx2']]})")
+
+
 def print_table(result):
+    print_cpu(result.get("environment"))
     for proto, setups in result["medians"].items():
         tool = "wrk" if proto == "h1" else "h2load"
         print(f"\n{proto} ({tool}), median of rounds")
