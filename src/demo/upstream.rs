@@ -18,6 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use ring::digest::{digest, Digest, SHA256};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::RwLock;
@@ -122,7 +123,7 @@ struct State {
     data: Arc<RwLock<DataSet>>,
     /// SHA-256 of the expected credential, so comparison time does not depend on
     /// how much of a guess is right.
-    credential_digest: Option<[u8; 32]>,
+    credential_digest: Option<Digest>,
 }
 
 /// Serves the sample customer API on `listener` until `shutdown` resolves, then
@@ -139,7 +140,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let state = Arc::new(State {
         data,
-        credential_digest: cfg.credential.map(|c| sha256(c.as_bytes())),
+        credential_digest: cfg.credential.map(|c| digest(&SHA256, c.as_bytes())),
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -224,16 +225,8 @@ async fn respond(req: Request<Incoming>, state: &State) -> Result<Response<Full<
     }
 }
 
-/// SHA-256 of a credential: compared as digests, so the comparison takes the
-/// same time wherever the presented credential differs.
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut digest = [0u8; 32];
-    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
-    digest
-}
-
 /// Checks `Authorization: Bearer <credential>` when a credential is configured.
-fn authorize(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Result<(), ApiError> {
+fn authorize(headers: &HeaderMap, expected: Option<&Digest>) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Ok(());
     };
@@ -244,8 +237,8 @@ fn authorize(headers: &HeaderMap, expected: Option<&[u8; 32]>) -> Result<(), Api
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, credential)| credential.trim())
         .ok_or(ApiError::Unauthorized)?;
-    let digest = sha256(presented.as_bytes());
-    match &digest == expected {
+    let presented = digest(&SHA256, presented.as_bytes());
+    match presented.as_ref() == expected.as_ref() {
         true => Ok(()),
         false => Err(ApiError::Unauthorized),
     }
@@ -302,7 +295,7 @@ mod tests {
 
     #[test]
     fn bearer_credential_must_match_exactly() {
-        let expected = sha256(b"s3cret");
+        let expected = digest(&SHA256, b"s3cret");
         let with = |value: &'static str| {
             let mut headers = HeaderMap::new();
             headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
