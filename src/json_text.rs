@@ -34,28 +34,53 @@ pub fn push_string(out: &mut String, s: &str) {
 
 /// Whether JSON needs any byte of `bytes` escaped: the quote, the backslash
 /// and control characters, exactly the bytes `serde_json` escapes.
+///
+/// Eight bytes at a time, and no byte-by-byte tail: most strings in a judged
+/// response are keys and short values, so the last word is read overlapping
+/// the one before it (a byte checked twice is still one answer), and a string
+/// of four to seven bytes is read as two overlapping halves.
 fn needs_escape(bytes: &[u8]) -> bool {
-    // Eight bytes at a time: a byte below 0x20, a quote or a backslash sets
-    // its high bit in the word's flags (the usual has-zero-byte tricks).
+    let len = bytes.len();
+    if len >= 8 {
+        let mut at = 0;
+        while at + 8 <= len {
+            if word_needs_escape(word_at(bytes, at)) {
+                return true;
+            }
+            at += 8;
+        }
+        at != len && word_needs_escape(word_at(bytes, len - 8))
+    } else if len >= 4 {
+        word_needs_escape(half_at(bytes, 0) | half_at(bytes, len - 4) << 32)
+    } else {
+        bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    }
+}
+
+/// Whether any byte of `w` is below a space, a quote or a backslash: each
+/// such byte sets its high bit in the flags (the usual has-zero-byte tricks).
+fn word_needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let w = u64::from_le_bytes(w);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        let quote = has_zero(w ^ (ONES * u64::from(b'"')));
-        let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
-        if below_space | quote | backslash != 0 {
-            return true;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = has_zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
+    below_space | quote | backslash != 0
+}
+
+/// The eight bytes at `at` as one word; `at + 8 <= bytes.len()`.
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The four bytes at `at` in the low half of a word; `at + 4 <= bytes.len()`.
+fn half_at(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&bytes[at..at + 4]);
+    u64::from(u32::from_le_bytes(w))
 }
 
 #[cfg(test)]
@@ -92,7 +117,7 @@ mod tests {
     #[test]
     fn every_byte_at_every_position_is_judged_alone() {
         for b in 0u8..=255 {
-            for len in 1..=17 {
+            for len in 1..=25 {
                 for at in 0..len {
                     let mut bytes = vec![b'a'; len];
                     bytes[at] = b;

@@ -5,10 +5,12 @@
 #
 # For each binary and mode (full: alice under her live ticket, tokens and the
 # fsync'd ledger; masking: bob without a ticket) it runs `keyhole serve` under
-# valgrind --tool=callgrind against the demo's sample API, warms up for 3 s,
-# zeroes the counters, drives wrk for --seconds, dumps, and divides the
-# user-space instructions of every Keyhole thread by the requests wrk
-# completed. The kernel's share (loopback TCP, fsync) is not counted.
+# valgrind --tool=callgrind (pinned to one CPU, as compare.sh pins the proxy)
+# against the demo's sample API, drives it with wrk, zeroes the counters after
+# 3 s of warm-up (the connections' TLS handshakes included), dumps them
+# --seconds later, and divides the user-space instructions of every Keyhole
+# thread by the requests Keyhole answered meanwhile (its /metrics). The
+# kernel's share (loopback TCP, fsync) is not counted.
 #
 # valgrind does not offer SHA-NI, so SHA-256 runs its portable code under it
 # and counts several times what it costs on hardware with SHA extensions: the
@@ -26,17 +28,27 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_RUN=$2; shift 2 ;;
         --work) WORK=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         -*) echo "unknown argument: $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -ge 1 ] || { sed -n '18,21p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '19,22p' "$0"; exit 2; }
 BINS=("$@")
 for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }; done
 
 # shellcheck source=benches/load/valgrind_env.sh
 source "$(dirname "$0")/valgrind_env.sh"
+
+# Seconds of load before the counters are zeroed.
+WARM_UP=3
+
+# Requests Keyhole has answered so far, from its admin /metrics. Read just
+# after zeroing and just before dumping: the requests that finish between the
+# zeroing and the first read match those between the last read and the dump.
+requests_served() {
+    curl -s "$ADMIN_URL/metrics" | awk '/^keyhole_request_duration_seconds_count/ {n += $2} END {print n + 0}'
+}
 
 # Prints "<instructions per request> <SHA-256 share> <without SHA-256>" for one binary and mode.
 measure() {
@@ -45,11 +57,19 @@ measure() {
     rm -f "$out".*
     start_under_valgrind "$WORK/keyhole.log" "$bin" --tool=callgrind --callgrind-out-file="$out"
     local pid=$KEYHOLE_PID
-    wrk -t1 -c8 -d3s "${HEADERS[@]}" "$URL" >/dev/null 2>&1
+    # One wrk run spans warm-up and measurement, so its connections' TLS
+    # handshakes fall in the warm-up and are not charged to the requests.
+    wrk -t1 -c8 -d"$((WARM_UP + SECONDS_RUN + 5))s" "${HEADERS[@]}" "$URL" >/dev/null 2>&1 &
+    local wrk_pid=$!
+    sleep "$WARM_UP"
     callgrind_control -z "$pid" >/dev/null 2>&1
-    local requests
-    requests=$(wrk -t1 -c8 -d"${SECONDS_RUN}s" "${HEADERS[@]}" "$URL" | awk '/requests in/{print $1}')
+    local before after
+    before=$(requests_served)
+    sleep "$SECONDS_RUN"
+    after=$(requests_served)
     callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$wrk_pid" 2>/dev/null; wait "$wrk_pid" 2>/dev/null || true
+    local requests=$((after - before))
     kill "$pid"; wait "$pid" 2>/dev/null || true
     python3 - "$out.1" "$requests" <<'PY'
 import re, sys

@@ -4,6 +4,7 @@
 # the demo's files once with the first binary, starts the demo's sample API as
 # the upstream, and stops it again on exit. Afterwards the caller has:
 #   DEMO, KH_PORT, URL      the demo directory, Keyhole's port and the URL driven
+#   ADMIN_URL               Keyhole's admin listener (health, /metrics)
 #   headers_for MODE        fills HEADERS for `full` (alice, ticket T-1001) or
 #                           `masking` (bob, no ticket)
 #   start_under_valgrind LOG BIN VALGRIND_OPTIONS...
@@ -24,6 +25,10 @@ need callgrind_control valgrind
 need wrk wrk
 need jq jq
 need curl curl
+need taskset util-linux
+
+# The CPU Keyhole is pinned to under valgrind (override with KEYHOLE_CPU).
+KEYHOLE_CPU=${KEYHOLE_CPU:-1}
 
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -43,6 +48,8 @@ fi
 cd "$DEMO"
 UP_PORT=$(jq -r .upstream_port demo.json)
 KH_PORT=$(sed -n 's/^address = "127.0.0.1:\([0-9]*\)"/\1/p' keyhole.toml | head -1)
+ADMIN_PORT=$(sed -n '/^\[admin\]/,/^\[/s/^address = "127.0.0.1:\([0-9]*\)"/\1/p' keyhole.toml | head -1)
+ADMIN_URL=http://127.0.0.1:$ADMIN_PORT
 ALICE=$(jq -r '.agents[] | select(.id=="alice") | .token' demo.json)
 BOB=$(jq -r '.agents[] | select(.id=="bob") | .token' demo.json)
 CUSTOMER=$(jq -r '.tickets[] | select(.id=="T-1001") | .customer_id' demo.json)
@@ -65,7 +72,9 @@ start_under_valgrind() {
     shift 2
     # A fresh ledger for every run, so no run opens another's segments.
     rm -rf ledger
-    valgrind "$@" "$bin" serve --config keyhole.toml >"$log" 2>&1 &
+    # On one CPU, as compare.sh pins the proxy: Keyhole then runs the
+    # current-thread runtime it runs there, not the multi-thread one.
+    taskset -c "$KEYHOLE_CPU" valgrind "$@" "$bin" serve --config keyhole.toml >"$log" 2>&1 &
     KEYHOLE_PID=$!
     for _ in $(seq 1 120); do
         curl -s -o /dev/null --cacert certs/ca.pem "https://127.0.0.1:$KH_PORT/" && return
