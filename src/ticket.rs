@@ -179,7 +179,9 @@ impl Tickets {
     async fn source_lookup(&self, id: &str) -> Lookup {
         match &self.inner.source {
             Source::File(file) => file.lookup(id),
-            Source::Api(api) => api.lookup(id).await,
+            // Boxed: the API's cached fetch is a large future, and every
+            // request's future would otherwise carry room for it.
+            Source::Api(api) => Box::pin(api.lookup(id)).await,
         }
     }
 

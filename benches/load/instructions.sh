@@ -6,7 +6,7 @@
 # For each binary and mode (full: alice under her live ticket, tokens and the
 # fsync'd ledger; masking: bob without a ticket) it runs `keyhole serve` under
 # valgrind --tool=callgrind (pinned to one CPU, as compare.sh pins the proxy)
-# against the demo's sample API, drives it with wrk, zeroes the counters after
+# against the demo's sample API, drives it with wrk (or h2load), zeroes the counters after
 # 3 s of warm-up (the connections' TLS handshakes included), dumps them
 # --seconds later, and divides the user-space instructions of every Keyhole
 # thread by the requests Keyhole answered meanwhile (its /metrics). The
@@ -16,24 +16,28 @@
 # and counts several times what it costs on hardware with SHA extensions: the
 # report gives the SHA-256 share separately and the count without it.
 #
-# Usage: benches/load/instructions.sh [--seconds S] [--work DIR] BIN [BIN2]
+# Usage: benches/load/instructions.sh [--seconds S] [--h2] [--work DIR] BIN [BIN2]
+#   --h2       drive HTTP/2 with h2load (2 connections x 4 streams) instead of
+#              HTTP/1.1 with wrk (8 connections)
 #   BIN, BIN2  keyhole binaries (e.g. target/release/keyhole and a copy of an
 #              older build); with two, the last column is BIN2/BIN.
-# Needs valgrind and wrk (apt-get installs them when missing and run as root).
+# Needs valgrind, wrk and h2load (apt-get installs them when missing and run as root).
 set -euo pipefail
 
 SECONDS_RUN=8
+PROTOCOL=h1
 WORK=/tmp/keyhole-instructions
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_RUN=$2; shift 2 ;;
+        --h2) PROTOCOL=h2; shift ;;
         --work) WORK=$2; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         -*) echo "unknown argument: $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -ge 1 ] || { sed -n '19,22p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '19,24p' "$0"; exit 2; }
 BINS=("$@")
 for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }; done
 
@@ -57,9 +61,15 @@ measure() {
     rm -f "$out".*
     start_under_valgrind "$WORK/keyhole.log" "$bin" --tool=callgrind --callgrind-out-file="$out"
     local pid=$KEYHOLE_PID
-    # One wrk run spans warm-up and measurement, so its connections' TLS
+    # One load run spans warm-up and measurement, so its connections' TLS
     # handshakes fall in the warm-up and are not charged to the requests.
-    wrk -t1 -c8 -d"$((WARM_UP + SECONDS_RUN + 5))s" "${HEADERS[@]}" "$URL" >/dev/null 2>&1 &
+    local load_seconds=$((WARM_UP + SECONDS_RUN + 5))
+    if [ "$PROTOCOL" = h2 ]; then
+        # Two connections of four streams: as many requests in flight as wrk's eight.
+        h2load -t1 -c2 -m4 -D"$load_seconds" "${HEADERS[@]}" "$URL" >/dev/null 2>&1 &
+    else
+        wrk -t1 -c8 -d"${load_seconds}s" "${HEADERS[@]}" "$URL" >/dev/null 2>&1 &
+    fi
     local wrk_pid=$!
     sleep "$WARM_UP"
     callgrind_control -z "$pid" >/dev/null 2>&1

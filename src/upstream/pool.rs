@@ -169,7 +169,12 @@ impl Pool {
         for _ in 0..SEND_ATTEMPTS {
             let (mut conn, reused) = match shared.checkout(queue_until).await? {
                 Checkout::Idle(conn) => (conn, true),
-                Checkout::Slot(slot) => (shared.connector.connect(Some(slot)).await?, false),
+                // Boxed: dialling (TCP, TLS, handshake) is a large future that
+                // a reused connection never needs, and every request's future
+                // would otherwise carry room for it, copied at each move.
+                Checkout::Slot(slot) => {
+                    (Box::pin(shared.connector.connect(Some(slot))).await?, false)
+                }
             };
             match conn.sender.try_send_request(req).await {
                 Ok(response) => return Ok((response, Lease { conn, shared })),
