@@ -4,7 +4,8 @@
   summarize.py report WORKDIR          -> WORKDIR/results.json and a table on stdout
 
 The report takes the median over rounds of each (setup, protocol) pair, so one
-disturbed run on a shared machine does not decide the result.
+disturbed run on a shared machine does not decide the result, and compares
+setups round by round: the ratio to nginx is the median of each round's ratio.
 """
 
 import json
@@ -96,22 +97,39 @@ def medians(runs):
     return table
 
 
-def ratios(table):
+def ratios(runs):
+    """Each setup against nginx in the same round, then the median over rounds.
+
+    Setups in one round run back to back, so a round's ratio compares them
+    under the same neighbours' load; the median of the rounds' ratios is
+    steadier on a shared machine than the ratio of two medians, which can
+    pair a quiet round of one setup with a busy round of the other.
+    """
     out = {}
-    for proto, setups in table.items():
-        ngx = setups.get("nginx")
-        if not ngx or not ngx["rps"]:
-            continue
+    for proto in ("h1", "h2"):
+        by_round = {}
+        for r in runs:
+            if r["proto"] == proto:
+                by_round.setdefault(r["round"], {})[r["setup"]] = r
         for name in ("keyhole-full", "keyhole-masking", "haproxy"):
-            s = setups.get(name)
-            if s:
-                out[f"{proto}/{name}_vs_nginx"] = {
-                    "rps": round(s["rps"] / ngx["rps"], 3),
-                    "p99": round(s["p99_ms"] / ngx["p99_ms"], 3) if ngx["p99_ms"] else None,
-                    "cpu_per_req": (round(s["cpu_us_per_req"] / ngx["cpu_us_per_req"], 3)
-                                    if s["cpu_us_per_req"] and ngx["cpu_us_per_req"] else None),
-                }
+            pairs = [(rnd[name], rnd["nginx"]) for rnd in by_round.values()
+                     if name in rnd and "nginx" in rnd and rnd["nginx"]["rps"]]
+            if not pairs:
+                continue
+            rps = [s["rps"] / n["rps"] for s, n in pairs]
+            out[f"{proto}/{name}_vs_nginx"] = {
+                "rounds": len(pairs),
+                "rps": round(statistics.median(rps), 3),
+                "rps_by_round": [round(x, 3) for x in rps],
+                "p99": median_ratio(pairs, "p99_us"),
+                "cpu_per_req": median_ratio(pairs, "cpu_us_per_req"),
+            }
     return out
+
+
+def median_ratio(pairs, key):
+    values = [s[key] / n[key] for s, n in pairs if s.get(key) and n.get(key)]
+    return round(statistics.median(values), 3) if values else None
 
 
 def presidio_ratio(presidio, bench):
@@ -158,9 +176,10 @@ def print_table(result):
         for name, s in setups.items():
             print(f"  {name:<17}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
                   f"{str(s['cpu_us_per_req']):>12}  {s['clean']}")
-    print("\nratios (setup / nginx: req/s, p99, server CPU per request)")
+    print("\nratios to nginx in the same round, median over rounds (req/s, p99, server CPU per request)")
     for k, r in result["ratios"].items():
-        print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}")
+        print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}"
+              f"   (req/s by round: {', '.join(str(x) for x in r['rps_by_round'])})")
     if result.get("memory"):
         m = result["memory"]
         print(f"\nKeyhole memory at {m['connections']} keep-alive connections "
@@ -180,7 +199,7 @@ def print_table(result):
 def report(work):
     runs = load_jsonl(os.path.join(work, "runs.jsonl"))
     table = medians(runs)
-    rat = ratios(table)
+    rat = ratios(runs)
     memory = load_json(os.path.join(work, "memory.json"))
     pres = presidio_ratio(load_json(os.path.join(work, "presidio.json")),
                           load_json(os.path.join(work, "keyhole-policy-bench.json")))
