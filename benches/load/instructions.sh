@@ -21,7 +21,7 @@
 #              HTTP/1.1 with wrk (8 connections)
 #   BIN, BIN2  keyhole binaries (e.g. target/release/keyhole and a copy of an
 #              older build); with two, the last column is BIN2/BIN.
-# Needs valgrind, wrk and h2load (apt-get installs them when missing and run as root).
+# Needs valgrind, wrk, and h2load for --h2 (apt-get installs them when missing and run as root).
 set -euo pipefail
 
 SECONDS_RUN=8
@@ -43,6 +43,7 @@ for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&
 
 # shellcheck source=benches/load/valgrind_env.sh
 source "$(dirname "$0")/valgrind_env.sh"
+[ "$PROTOCOL" = h1 ] || need h2load nghttp2-client
 
 # Seconds of load before the counters are zeroed.
 WARM_UP=3
@@ -70,7 +71,7 @@ measure() {
     else
         wrk -t1 -c8 -d"${load_seconds}s" "${HEADERS[@]}" "$URL" >/dev/null 2>&1 &
     fi
-    local wrk_pid=$!
+    local load_pid=$!
     sleep "$WARM_UP"
     callgrind_control -z "$pid" >/dev/null 2>&1
     local before after
@@ -78,7 +79,7 @@ measure() {
     sleep "$SECONDS_RUN"
     after=$(requests_served)
     callgrind_control -d "$pid" >/dev/null 2>&1
-    kill "$wrk_pid" 2>/dev/null; wait "$wrk_pid" 2>/dev/null || true
+    kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null || true
     local requests=$((after - before))
     kill "$pid"; wait "$pid" 2>/dev/null || true
     python3 - "$out.1" "$requests" <<'PY'

@@ -23,7 +23,6 @@ need() {
 need valgrind valgrind
 need callgrind_control valgrind
 need wrk wrk
-need h2load nghttp2-client
 need jq jq
 need curl curl
 need taskset util-linux
