@@ -1,6 +1,8 @@
 """Helpers for compare.sh (standard library only).
 
-  summarize.py h2load STDOUT LOGFILE   -> one JSON line: rps, p50/p90/p99 (us), failures
+  summarize.py h2load STDOUT LOGFILE IN_FLIGHT
+                                       -> one JSON line: rps, p50/p90/p99 (us), failures,
+                                          and the Little's-law check of the latencies
   summarize.py report WORKDIR          -> WORKDIR/results.json and a table on stdout
 
 The report takes the median over rounds of each (setup, protocol) pair, so one
@@ -30,8 +32,15 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-def h2load(stdout_path, log_path):
-    """h2load prints no percentiles; its per-request log has the elapsed time."""
+def h2load(stdout_path, log_path, in_flight):
+    """h2load prints no percentiles; its per-request log has the elapsed time.
+
+    Little's law checks the latencies: with `in_flight` requests always
+    outstanding, requests/s times the mean latency must come to about
+    `in_flight`. Far above it, the latencies are not the requests' real ones
+    (wrk's histogram failed this way, which is why h2load drives HTTP/1.1 too);
+    far below, the load generator did not keep its connections busy.
+    """
     with open(stdout_path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     rps = re.search(r"finished in [^,]+, ([0-9.]+) req/s", text)
@@ -46,6 +55,9 @@ def h2load(stdout_path, log_path):
                     elapsed.append(int(parts[2]))
     elapsed.sort()
     non_2xx = sum(int(codes.group(i)) for i in (2, 3, 4)) if codes else -1
+    mean_us = sum(elapsed) / len(elapsed) if elapsed else 0
+    rate = float(rps.group(1)) if rps else 0.0
+    implied = rate * mean_us / 1e6
     out = {
         "requests": int(req.group(3)) if req else 0,
         "rps": float(rps.group(1)) if rps else 0.0,
@@ -53,6 +65,10 @@ def h2load(stdout_path, log_path):
         "p90_us": percentile(elapsed, 90),
         "p99_us": percentile(elapsed, 99),
         "max_us": elapsed[-1] if elapsed else 0,
+        "mean_us": round(mean_us),
+        "in_flight": in_flight,
+        "in_flight_implied": round(implied, 1),
+        "littles_law_ok": bool(elapsed) and 0.8 * in_flight <= implied <= 1.1 * in_flight,
         "failed": (int(req.group(4)) + int(req.group(5))) if req else -1,
         "errors_status": non_2xx,
     }
@@ -93,6 +109,7 @@ def medians(runs):
                 "p99_ms": round(statistics.median(r["p99_us"] for r in rows) / 1000, 3),
                 "cpu_us_per_req": median_or_none([r.get("cpu_us_per_req") for r in rows]),
                 "clean": all(r.get("clean", False) for r in rows),
+                "littles_law_ok": all(r.get("littles_law_ok", False) for r in rows),
             }
     return table
 
@@ -170,12 +187,12 @@ def print_cpu(environment):
 def print_table(result):
     print_cpu(result.get("environment"))
     for proto, setups in result["medians"].items():
-        tool = "wrk" if proto == "h1" else "h2load"
+        tool = "h2load --h1" if proto == "h1" else "h2load"
         print(f"\n{proto} ({tool}), median of rounds")
-        print(f"  {'setup':<17}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}  clean")
+        print(f"  {'setup':<17}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}  clean  Little")
         for name, s in setups.items():
             print(f"  {name:<17}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
-                  f"{str(s['cpu_us_per_req']):>12}  {s['clean']}")
+                  f"{str(s['cpu_us_per_req']):>12}  {str(s['clean']):<5}  {s['littles_law_ok']}")
     print("\nratios to nginx in the same round, median over rounds (req/s, p99, server CPU per request)")
     for k, r in result["ratios"].items():
         print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}"
@@ -221,8 +238,8 @@ def report(work):
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "h2load":
-        h2load(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "h2load":
+        h2load(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) == 3 and sys.argv[1] == "report":
         report(sys.argv[2])
     else:
