@@ -117,8 +117,10 @@ impl FieldDisclosure {
         push_str(out, &self.customer);
         member(out, "path", &self.path);
         member(out, "class", &self.class);
-        member(out, "fingerprint", self.fingerprint.hex(&mut [0u8; 64]));
-        out.push(b'}');
+        // Hex digits need no escaping: written as they are.
+        out.extend_from_slice(b",\"fingerprint\":\"");
+        out.extend_from_slice(self.fingerprint.hex(&mut [0u8; 64]).as_bytes());
+        out.extend_from_slice(b"\"}");
     }
 }
 

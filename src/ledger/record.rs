@@ -133,11 +133,8 @@ fn from_hex(hex_digits: &[u8]) -> Result<Hash, LineFault> {
 }
 
 fn to_hex<'a>(hash: &Hash, buf: &'a mut [u8; 64]) -> &'a [u8] {
-    // The buffer is exactly twice the input, which is all encode_to_slice needs.
-    match hex::encode_to_slice(hash, buf) {
-        Ok(()) => &buf[..],
-        Err(_) => &[],
-    }
+    // The buffer is exactly twice the input, which is all the encoder needs.
+    base16ct::lower::encode(hash, buf).unwrap_or_default()
 }
 
 /// Hex form of a chain hash, as stored.

@@ -19,6 +19,9 @@ use serde_json::{Number, Value};
 
 use crate::json_text;
 
+/// Members an object is parsed into before its vector first grows.
+const OBJECT_CAPACITY: usize = 8;
+
 /// A JSON value whose strings may borrow from the text it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node<'a> {
@@ -215,7 +218,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        // serde_json gives no size hint. Room for eight members from the
+        // start: most records' objects have five to eight, and growing from
+        // four would reallocate each of them once.
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(OBJECT_CAPACITY));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             members.push((key, map.next_value()?));
         }

@@ -48,8 +48,12 @@ pub(super) struct Walker<'a> {
 }
 
 /// Member names that could be confused with path syntax never match a rule.
+/// Every member name of every response passes here: the syntax is ASCII, so
+/// bytes are compared, which in UTF-8 never match inside another character,
+/// and no character is decoded.
 fn plain_key(key: &str) -> bool {
-    !key.contains(['.', '[', ']', '*', '#'])
+    !key.bytes()
+        .any(|b| matches!(b, b'.' | b'[' | b']' | b'*' | b'#'))
 }
 
 impl<'a> Walker<'a> {
@@ -401,4 +405,19 @@ pub(super) fn push_index(path: &mut String, index: usize) {
 /// list or an object an upstream puts in its place.
 pub(super) fn can_disclose(rule: &FieldRule, value: &Node<'_>) -> bool {
     !rule.justify.is_empty() && (!rule.action.expects_scalar() || value.is_scalar())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_key;
+
+    #[test]
+    fn names_holding_path_syntax_are_not_plain() {
+        for key in ["service_tag", "", "naïve", "日本", "tag-2"] {
+            assert!(plain_key(key), "{key:?}");
+        }
+        for key in ["a.b", "[0]", "devices]", "*", "x#y", "é.", "日本[*]"] {
+            assert!(!plain_key(key), "{key:?}");
+        }
+    }
 }
