@@ -218,11 +218,15 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        // serde_json gives no size hint. Room for eight members from the
-        // start: most records' objects have five to eight, and growing from
-        // four would reallocate each of them once.
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(OBJECT_CAPACITY));
+        // serde_json gives no size hint. A record's objects mostly have five
+        // to eight members, and growing from four would reallocate each of
+        // them once, so the first member makes room for eight. An empty
+        // object allocates nothing: a body of `{}`s costs no more than before.
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            if members.capacity() == 0 {
+                members.reserve(OBJECT_CAPACITY);
+            }
             members.push((key, map.next_value()?));
         }
         Ok(Node::Object(members))
@@ -268,6 +272,24 @@ mod tests {
 
     fn parse(text: &str) -> Node<'_> {
         serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn empty_objects_allocate_nothing_and_others_start_at_eight() {
+        let doc = parse(r#"[{},{"a":1},{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9}]"#);
+        let Node::Array(items) = &doc else {
+            panic!("array")
+        };
+        let capacities: Vec<usize> = items
+            .iter()
+            .map(|item| match item {
+                Node::Object(members) => members.capacity(),
+                _ => panic!("object"),
+            })
+            .collect();
+        assert_eq!(capacities[0], 0);
+        assert_eq!(capacities[1], OBJECT_CAPACITY);
+        assert!(capacities[2] >= 9);
     }
 
     #[test]
