@@ -60,7 +60,7 @@ def h2load(stdout_path, log_path, in_flight):
     implied = rate * mean_us / 1e6
     out = {
         "requests": int(req.group(3)) if req else 0,
-        "rps": float(rps.group(1)) if rps else 0.0,
+        "rps": rate,
         "p50_us": percentile(elapsed, 50),
         "p90_us": percentile(elapsed, 90),
         "p99_us": percentile(elapsed, 99),
