@@ -7,6 +7,11 @@
 #   keyhole-full     Keyhole with the demo policies, JWT auth, alice's live ticket
 #                    T-1001 revealing some fields, tokenization and the ledger
 #   keyhole-masking  Keyhole with bob's token and no ticket (masking only)
+#   keyhole-passthrough  a second Keyhole whose policy passes every field of the
+#                    route: JWT auth, routing, the JSON body parsed and written
+#                    back, no rule, detector, token or ledger entry. The floor
+#                    of Keyhole's own stack, so the gap to nginx splits into
+#                    stack (passthrough), policy (masking) and disclosure (full).
 #
 # All setups get the same request (GET /customers/<T-1001's customer>), the
 # same concurrency and keep-alive, and the same certificate and key. They are
@@ -57,7 +62,7 @@ while [ $# -gt 0 ]; do
         --no-h2) DO_H2=0; shift ;;
         --skip-presidio) DO_PRESIDIO=0; shift ;;
         --skip-install) DO_INSTALL=0; shift ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -69,6 +74,7 @@ KH=$TARGET/release/keyhole
 DEMO=$WORK/demo
 H2_STREAMS=$(( CONNS / H2_CONNS > 0 ? CONNS / H2_CONNS : 1 ))
 PIDS=()
+SETUPS=(upstream nginx haproxy keyhole-passthrough keyhole-full keyhole-masking)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -201,6 +207,37 @@ start_keyhole() {
         -H "Authorization: Bearer $BOB" || die "keyhole did not start, see $WORK/keyhole.log"
 }
 
+# The demo's config with its own ports and ledger, and one policy that passes
+# every field of the measured route (`unlisted = "pass"`, no detectors).
+start_passthrough() {
+    local dir=$WORK/passthrough
+    rm -rf "$dir"
+    mkdir -p "$dir/policies"
+    cp -r "$DEMO/certs" "$DEMO/keys" "$DEMO/tickets.json" "$dir/"
+    PT_PORT=$(free_port_pair)
+    sed -e "/^\[listen\]/,/^\[/ s|^address = .*|address = \"127.0.0.1:$PT_PORT\"|" \
+        -e "/^\[admin\]/,/^\[/ s|^address = .*|address = \"127.0.0.1:$((PT_PORT + 1))\"|" \
+        "$DEMO/keyhole.toml" >"$dir/keyhole.toml"
+    cat >"$dir/policies/passthrough.toml" <<'EOF'
+[policy]
+name = "passthrough"
+unlisted = "pass"
+
+[[route]]
+methods = ["GET"]
+path = "/customers/{customer}"
+record = "$"
+customer = ["{customer}", "id"]
+
+[route.fields]
+"id" = "pass"
+EOF
+    start keyhole-passthrough "${PIN_PROXY[@]}" "$KH" serve --config "$dir/keyhole.toml"
+    PT_PID=$LAST_PID
+    wait_ok "https://127.0.0.1:$PT_PORT$REQ_PATH" --cacert "$DEMO/certs/ca.pem" \
+        -H "Authorization: Bearer $BOB" || die "keyhole-passthrough did not start, see $WORK/keyhole-passthrough.log"
+}
+
 render() { # TEMPLATE OUT PORT
     sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$3|g" -e "s|@UPSTREAM@|127.0.0.1:$UP_PORT|g" \
         -e "s|@CERT@|$DEMO/certs/server.pem|g" -e "s|@KEY@|$DEMO/certs/server.key|g" \
@@ -235,13 +272,14 @@ target() {
         haproxy) echo "https://127.0.0.1:$HAP_PORT$REQ_PATH|Bearer $ALICE|T-1001" ;;
         keyhole-full) echo "https://127.0.0.1:$KH_PORT$REQ_PATH|Bearer $ALICE|T-1001" ;;
         keyhole-masking) echo "https://127.0.0.1:$KH_PORT$REQ_PATH|Bearer $BOB|" ;;
+        keyhole-passthrough) echo "https://127.0.0.1:$PT_PORT$REQ_PATH|Bearer $BOB|" ;;
     esac
 }
 
 # Checks every setup answers 200 and Keyhole does what it should; records what is real yet.
 check_setups() {
     local s url auth ticket
-    for s in upstream nginx haproxy keyhole-full keyhole-masking; do
+    for s in "${SETUPS[@]}"; do
         IFS='|' read -r url auth ticket <<<"$(target "$s")"
         curl -sk -D "$WORK/check-$s.headers" -o "$WORK/check-$s.json" -H "Authorization: $auth" \
             ${ticket:+-H "X-Ticket-Id: $ticket"} "$url"
@@ -254,6 +292,8 @@ check_setups() {
     if cmp -s "$WORK/check-upstream.json" "$WORK/check-keyhole-masking.json"; then
         die "keyhole-masking returned the upstream body unchanged"
     fi
+    cmp -s <(jq -S . "$WORK/check-upstream.json") <(jq -S . "$WORK/check-keyhole-passthrough.json") \
+        || die "keyhole-passthrough changed the upstream body"
 }
 
 metric() { awk -v k="$1" '$1 == k {print $2}' "$WORK/keyhole-metrics.txt" | head -1; }
@@ -307,25 +347,33 @@ environment_json() {
 EOF
 }
 
-# CPU time (user + system, clock ticks) of a setup's server processes, children included
-# (nginx's worker). On a shared machine this is steadier than req/s: it is what
-# each request cost, whoever else was using the CPU.
+# CPU time of a setup's server processes, children included (nginx's worker),
+# in clock ticks: "user+system system". On a shared machine this is steadier
+# than req/s: it is what each request cost, whoever else was using the CPU.
+# The system part is the kernel's (sockets, loopback TCP, fsync), which every
+# proxy pays alike for the same traffic; the rest is the proxy's own code.
 server_ticks() {
-    local pid p t=0
+    local pid p t=0 k=0 user sys
     case "$1" in
-        upstream) pid=$UP_PID ;; nginx) pid=$NGX_PID ;; haproxy) pid=$HAP_PID ;; *) pid=$KH_PID ;;
+        upstream) pid=$UP_PID ;; nginx) pid=$NGX_PID ;; haproxy) pid=$HAP_PID ;;
+        keyhole-passthrough) pid=$PT_PID ;; *) pid=$KH_PID ;;
     esac
     for p in $pid $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+        read -r user sys < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo 0 0)
+        t=$((t + user + sys)) k=$((k + sys))
     done
-    echo "$t"
+    echo "$t $k"
 }
 
-# Adds cpu_us_per_req from the ticks spent during the run.
-with_cpu() { # SETUP TICKS_BEFORE
-    local spent=$(( $(server_ticks "$1") - $2 ))
-    jq -c --argjson t "$spent" --argjson hz "$(getconf CLK_TCK)" \
-        '. + {server_cpu_s: ($t / $hz), cpu_us_per_req: (if .requests > 0 then ($t / $hz * 1e6 / .requests * 10 | round) / 10 else null end)}'
+# Adds cpu_us_per_req and sys_us_per_req from the ticks spent during the run.
+with_cpu() { # SETUP "TICKS SYS_TICKS" before
+    local now before_t before_k
+    read -r before_t before_k <<<"$2"
+    read -r -a now <<<"$(server_ticks "$1")"
+    jq -c --argjson t "$((now[0] - before_t))" --argjson k "$((now[1] - before_k))" \
+        --argjson hz "$(getconf CLK_TCK)" \
+        'def per_req(x): if .requests > 0 then (x / $hz * 1e6 / .requests * 10 | round) / 10 else null end;
+         . + {server_cpu_s: ($t / $hz), cpu_us_per_req: per_req($t), sys_us_per_req: per_req($k)}'
 }
 
 # One h2load run: HTTP/1.1 (`--h1`, one request in flight per connection, as
@@ -356,18 +404,18 @@ measure_rounds() {
     local r s
     : >"$WORK/runs.jsonl"
     log "warm-up: 2 s per setup"
-    for s in upstream nginx haproxy keyhole-full keyhole-masking; do
+    for s in "${SETUPS[@]}"; do
         IFS='|' read -r url auth ticket <<<"$(target "$s")"
         KH_AUTH="$auth" KH_TICKET="$ticket" "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d2s \
             -s "$HERE/report.lua" "$url" >/dev/null 2>&1 || true
     done
     for r in $(seq 1 "$ROUNDS"); do
-        for s in upstream nginx haproxy keyhole-full keyhole-masking; do
+        for s in "${SETUPS[@]}"; do
             log "round $r/$ROUNDS h1 $s"
             run_h1 "$s" "$r" | tee -a "$WORK/runs.jsonl" >&2
         done
         [ "$DO_H2" = 1 ] || continue
-        for s in upstream nginx haproxy keyhole-full keyhole-masking; do
+        for s in "${SETUPS[@]}"; do
             log "round $r/$ROUNDS h2 $s"
             run_h2 "$s" "$r" | tee -a "$WORK/runs.jsonl" >&2
         done
@@ -435,6 +483,7 @@ main() {
     prepare_demo
     start_upstream
     start_keyhole
+    start_passthrough
     start_nginx
     start_haproxy
     check_setups

@@ -16,7 +16,15 @@ import re
 import statistics
 import sys
 
-SETUPS = ["upstream", "nginx", "haproxy", "keyhole-full", "keyhole-masking"]
+SETUPS = ["upstream", "nginx", "haproxy", "keyhole-passthrough", "keyhole-full", "keyhole-masking"]
+# What each Keyhole setup adds to the one before it, in server CPU per request:
+# the stack (TLS, HTTP both ways, JWT, the JSON body parsed and written back)
+# over nginx, the policy over the stack, the disclosures over the policy.
+STAGES = [
+    ("stack: keyhole-passthrough - nginx", "keyhole-passthrough", "nginx"),
+    ("policy: keyhole-masking - keyhole-passthrough", "keyhole-masking", "keyhole-passthrough"),
+    ("disclosure: keyhole-full - keyhole-masking", "keyhole-full", "keyhole-masking"),
+]
 TARGETS = {
     "rps_vs_nginx_min": 0.8,
     "p99_vs_nginx_max": 1.5,
@@ -108,6 +116,7 @@ def medians(runs):
                 "p50_ms": round(statistics.median(r["p50_us"] for r in rows) / 1000, 3),
                 "p99_ms": round(statistics.median(r["p99_us"] for r in rows) / 1000, 3),
                 "cpu_us_per_req": median_or_none([r.get("cpu_us_per_req") for r in rows]),
+                "sys_us_per_req": median_or_none([r.get("sys_us_per_req") for r in rows]),
                 "clean": all(r.get("clean", False) for r in rows),
                 "littles_law_ok": all(r.get("littles_law_ok", False) for r in rows),
             }
@@ -128,7 +137,7 @@ def ratios(runs):
         for r in runs:
             if r["proto"] == proto:
                 by_round.setdefault(r["round"], {})[r["setup"]] = r
-        for name in ("keyhole-full", "keyhole-masking", "haproxy"):
+        for name in ("keyhole-full", "keyhole-masking", "keyhole-passthrough", "haproxy"):
             pairs = [(rnd[name], rnd["nginx"]) for rnd in by_round.values()
                      if name in rnd and "nginx" in rnd and rnd["nginx"]["rps"]]
             if not pairs:
@@ -140,6 +149,22 @@ def ratios(runs):
                 "rps_by_round": [round(x, 3) for x in rps],
                 "p99": median_ratio(pairs, "p99_us"),
                 "cpu_per_req": median_ratio(pairs, "cpu_us_per_req"),
+            }
+    return out
+
+
+def stages(table):
+    """CPU per request each Keyhole stage adds, from the medians (user+system, and system alone)."""
+    out = {}
+    for proto, setups in table.items():
+        for label, more, less in STAGES:
+            a, b = setups.get(more), setups.get(less)
+            if not a or not b or a["cpu_us_per_req"] is None or b["cpu_us_per_req"] is None:
+                continue
+            sys_a, sys_b = a.get("sys_us_per_req"), b.get("sys_us_per_req")
+            out.setdefault(proto, {})[label] = {
+                "cpu_us_per_req": round(a["cpu_us_per_req"] - b["cpu_us_per_req"], 1),
+                "sys_us_per_req": round(sys_a - sys_b, 1) if sys_a is not None and sys_b is not None else None,
             }
     return out
 
@@ -189,14 +214,20 @@ def print_table(result):
     for proto, setups in result["medians"].items():
         tool = "h2load --h1" if proto == "h1" else "h2load"
         print(f"\n{proto} ({tool}), median of rounds")
-        print(f"  {'setup':<17}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}  clean  Little")
+        print(f"  {'setup':<21}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU us/req':>12}"
+              f"{'kernel':>8}  clean  Little")
         for name, s in setups.items():
-            print(f"  {name:<17}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
-                  f"{str(s['cpu_us_per_req']):>12}  {str(s['clean']):<5}  {s['littles_law_ok']}")
+            print(f"  {name:<21}{s['rps']:>10.1f}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}"
+                  f"{str(s['cpu_us_per_req']):>12}{str(s.get('sys_us_per_req')):>8}"
+                  f"  {str(s['clean']):<5}  {s['littles_law_ok']}")
     print("\nratios to nginx in the same round, median over rounds (req/s, p99, server CPU per request)")
     for k, r in result["ratios"].items():
-        print(f"  {k:<36} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}"
+        print(f"  {k:<40} req/s {r['rps']:.3f}   p99 {r['p99']}   cpu/req {r['cpu_per_req']}"
               f"   (req/s by round: {', '.join(str(x) for x in r['rps_by_round'])})")
+    for proto, rows in result.get("stages", {}).items():
+        print(f"\n{proto}: server CPU per request each stage adds (us; of it in the kernel)")
+        for label, st in rows.items():
+            print(f"  {label:<46}{st['cpu_us_per_req']:>8}  ({st['sys_us_per_req']})")
     if result.get("memory"):
         m = result["memory"]
         print(f"\nKeyhole memory at {m['connections']} keep-alive connections "
@@ -225,6 +256,7 @@ def report(work):
         "features": load_json(os.path.join(work, "features.json")),
         "medians": table,
         "ratios": rat,
+        "stages": stages(table),
         "memory": memory,
         "presidio": pres,
         "targets_met": verdicts(rat, memory, pres),
