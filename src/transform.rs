@@ -205,36 +205,34 @@ pub enum BodyRejected {
 /// Parses a body as JSON no deeper than `max_depth` (at most 120, see
 /// `limits.max_json_depth`).
 pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, BodyRejected> {
-    within_depth(bytes, max_depth, serde_json::from_slice(bytes), value_depth)
+    match serde_json::from_slice(bytes) {
+        // serde_json refuses to nest past 128 levels, so a parsed tree is
+        // shallow enough to measure by recursion, far cheaper than a byte scan.
+        Ok(value) if value_depth(&value) <= max_depth => Ok(value),
+        Ok(_) => Err(BodyRejected::TooDeep),
+        Err(_) => Err(refusal(bytes, max_depth)),
+    }
 }
 
 /// [`parse_json`] into a document borrowing from the body (responses).
 pub fn parse_document(bytes: &[u8], max_depth: usize) -> Result<Node<'_>, BodyRejected> {
     // One UTF-8 check of the whole body costs less than serde_json's check of
-    // every string; a body that fails it gets serde_json's own refusal.
+    // every string; a body that fails it gets serde_json's own refusal. The
+    // parser itself refuses what nests deeper than `max_depth`.
     let parsed = match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(bytes),
+        Ok(text) => Node::parse_within(text, max_depth),
+        Err(_) => Node::parse_slice_within(bytes, max_depth),
     };
-    within_depth(bytes, max_depth, parsed, Node::depth)
+    parsed.map_err(|_| refusal(bytes, max_depth))
 }
 
-/// The verdict on a parse, whatever it parsed into.
-fn within_depth<T>(
-    bytes: &[u8],
-    max_depth: usize,
-    parsed: serde_json::Result<T>,
-    depth: impl Fn(&T) -> usize,
-) -> Result<T, BodyRejected> {
-    match parsed {
-        // serde_json refuses to nest past 128 levels, so a parsed tree is
-        // shallow enough to measure by recursion, far cheaper than a byte scan.
-        Ok(doc) if depth(&doc) <= max_depth => Ok(doc),
-        Ok(_) => Err(BodyRejected::TooDeep),
-        // Only refused bodies pay for the scan that tells a text too deep for
-        // the parser from a malformed one.
-        Err(_) if json_depth(bytes) > max_depth => Err(BodyRejected::TooDeep),
-        Err(_) => Err(BodyRejected::Invalid),
+/// Why a body was refused. Only refused bodies pay for the scan that tells a
+/// text too deep from a malformed one.
+fn refusal(bytes: &[u8], max_depth: usize) -> BodyRejected {
+    if json_depth(bytes) > max_depth {
+        BodyRejected::TooDeep
+    } else {
+        BodyRejected::Invalid
     }
 }
 
@@ -327,6 +325,31 @@ mod depth_tests {
             let as_value = parse_json(text.as_bytes(), 64).map(|v| v.to_string());
             let as_doc = parse_document(text.as_bytes(), 64).map(|d| d.to_value().to_string());
             assert_eq!(as_doc, as_value, "{text}");
+        }
+    }
+
+    #[test]
+    fn documents_count_depth_while_parsing_as_the_byte_scan_counts() {
+        let texts: [&[u8]; 7] = [
+            b"1",
+            b"{}",
+            b"[[],[[[]]]]",
+            br#"{"a":[1,{"b":"]]]"}],"c":{"d":{}}}"#,
+            br#"[{"a":[{"b":[{}]}]}]"#,
+            b"[[[\"\xff\"]]]",
+            b"[[[1]]] x",
+        ];
+        for text in texts {
+            for max_depth in 0..7 {
+                let as_value = parse_json(text, max_depth).map(|v| v.to_string());
+                let as_doc = parse_document(text, max_depth).map(|d| d.to_value().to_string());
+                assert_eq!(
+                    as_doc,
+                    as_value,
+                    "{} within {max_depth}",
+                    text.escape_ascii()
+                );
+            }
         }
     }
 }

@@ -161,11 +161,54 @@ impl Serialize for Node<'_> {
 
 impl<'de> Deserialize<'de> for Node<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
+        // serde_json's own limit (128 levels) is the only one here.
+        deserializer.deserialize_any(NodeVisitor { levels: usize::MAX })
     }
 }
 
-struct NodeVisitor;
+impl<'a> Node<'a> {
+    /// Parses `text`, refusing it once arrays and objects nest deeper than
+    /// `max_depth` (counted as [`Node::depth`] counts). The count is kept while
+    /// parsing, so an accepted document is never walked again to measure it.
+    pub fn parse_within(text: &'a str, max_depth: usize) -> serde_json::Result<Node<'a>> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let doc = NodeVisitor { levels: max_depth }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(doc)
+    }
+
+    /// [`Node::parse_within`] for bytes that may not be UTF-8 (serde_json refuses them).
+    pub fn parse_slice_within(bytes: &'a [u8], max_depth: usize) -> serde_json::Result<Node<'a>> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let doc = NodeVisitor { levels: max_depth }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(doc)
+    }
+}
+
+/// Builds a node; `levels` is how many more arrays or objects may open.
+#[derive(Clone, Copy)]
+struct NodeVisitor {
+    levels: usize,
+}
+
+impl NodeVisitor {
+    /// The visitor for the values inside a container this one opens.
+    fn inner<E: de::Error>(self) -> Result<NodeVisitor, E> {
+        match self.levels.checked_sub(1) {
+            Some(levels) => Ok(NodeVisitor { levels }),
+            None => Err(E::custom("JSON nests too deeply")),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
 
 impl<'de> Visitor<'de> for NodeVisitor {
     type Value = Node<'de>;
@@ -210,8 +253,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        let inner = self.inner()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Node::Array(items))
@@ -222,12 +266,13 @@ impl<'de> Visitor<'de> for NodeVisitor {
         // to eight members, and growing from four would reallocate each of
         // them once, so the first member makes room for eight. An empty
         // object allocates nothing: a body of `{}`s costs no more than before.
+        let inner = self.inner()?;
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if members.capacity() == 0 {
                 members.reserve(OBJECT_CAPACITY);
             }
-            members.push((key, map.next_value()?));
+            members.push((key, map.next_value_seed(inner)?));
         }
         Ok(Node::Object(members))
     }

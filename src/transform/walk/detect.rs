@@ -25,6 +25,10 @@ struct Segment {
 impl<'a> Walker<'a> {
     /// Runs the detectors over every string in `value` that is about to leave in the clear.
     pub(super) fn scan(&mut self, value: &mut Node<'_>, rec: &mut RecordState<'_>) {
+        // A policy without detectors leaves every value as it is.
+        if self.route.detectors.is_empty() {
+            return;
+        }
         match value {
             Node::String(s) => {
                 if let Some(replaced) = self.scan_text(s, rec) {
@@ -248,8 +252,10 @@ fn underscores_as_spaces(text: &str) -> Option<String> {
 
 /// Whether any detector matches either reading of `text`.
 fn any_reading_matches(detectors: &Detectors, text: &str) -> bool {
-    detectors.any_match(text)
-        || underscores_as_spaces(text).is_some_and(|spaced| detectors.any_match(&spaced))
+    // Without detectors there is nothing to read, nor a spaced copy to make.
+    !detectors.is_empty()
+        && (detectors.any_match(text)
+            || underscores_as_spaces(text).is_some_and(|spaced| detectors.any_match(&spaced)))
 }
 
 /// Where `pattern` matches either reading of `text`, in order, with
