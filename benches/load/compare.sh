@@ -208,7 +208,7 @@ start_keyhole() {
 }
 
 # The demo's config with its own ports and ledger, and one policy that passes
-# every field of the measured route (`unlisted = "pass"`, no detectors).
+# every field of the measured route (load/passthrough.toml).
 start_passthrough() {
     local dir=$WORK/passthrough
     rm -rf "$dir"
@@ -218,20 +218,7 @@ start_passthrough() {
     sed -e "/^\[listen\]/,/^\[/ s|^address = .*|address = \"127.0.0.1:$PT_PORT\"|" \
         -e "/^\[admin\]/,/^\[/ s|^address = .*|address = \"127.0.0.1:$((PT_PORT + 1))\"|" \
         "$DEMO/keyhole.toml" >"$dir/keyhole.toml"
-    cat >"$dir/policies/passthrough.toml" <<'EOF'
-[policy]
-name = "passthrough"
-unlisted = "pass"
-
-[[route]]
-methods = ["GET"]
-path = "/customers/{customer}"
-record = "$"
-customer = ["{customer}", "id"]
-
-[route.fields]
-"id" = "pass"
-EOF
+    cp "$HERE/passthrough.toml" "$dir/policies/"
     start keyhole-passthrough "${PIN_PROXY[@]}" "$KH" serve --config "$dir/keyhole.toml"
     PT_PID=$LAST_PID
     wait_ok "https://127.0.0.1:$PT_PORT$REQ_PATH" --cacert "$DEMO/certs/ca.pem" \

@@ -4,7 +4,9 @@
 # shared machine where wall-clock numbers drift by 10-20% between runs.
 #
 # For each binary and mode (full: alice under her live ticket, tokens and the
-# fsync'd ledger; masking: bob without a ticket) it runs `keyhole serve` under
+# fsync'd ledger; masking: bob without a ticket; passthrough: bob under a
+# policy that passes every field, the floor of Keyhole's own stack) it runs
+# `keyhole serve` under
 # valgrind --tool=callgrind (pinned to one CPU, as compare.sh pins the proxy)
 # against the demo's sample API, drives it with wrk (or h2load), zeroes the counters after
 # 3 s of warm-up (the connections' TLS handshakes included), dumps them
@@ -32,12 +34,12 @@ while [ $# -gt 0 ]; do
         --seconds) SECONDS_RUN=$2; shift 2 ;;
         --h2) PROTOCOL=h2; shift ;;
         --work) WORK=$2; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         -*) echo "unknown argument: $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -ge 1 ] || { sed -n '19,24p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '21,26p' "$0"; exit 2; }
 BINS=("$@")
 for bin in "${BINS[@]}"; do [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 2; }; done
 
@@ -105,14 +107,14 @@ print(total // requests, f"{100 * sha / total:.0f}%", (total - sha) // requests)
 PY
 }
 
-printf '%-9s %-28s %14s %8s %16s\n' mode binary instr/request sha256 "without sha256"
-for mode in full masking; do
+printf '%-12s %-28s %14s %8s %16s\n' mode binary instr/request sha256 "without sha256"
+for mode in full masking passthrough; do
     first=""
     for i in "${!BINS[@]}"; do
         read -r per_request sha without < <(measure "${BINS[$i]}" "$mode" "$i")
         ratio=""
         if [ -z "$first" ]; then first=$without; else ratio=$(python3 -c "print(f'{$without/$first:.3f}x')"); fi
-        printf '%-9s %-28s %14s %8s %16s %s\n' "$mode" "$(basename "$(dirname "${BINS[$i]}")")/$(basename "${BINS[$i]}")" \
+        printf '%-12s %-28s %14s %8s %16s %s\n' "$mode" "$(basename "$(dirname "${BINS[$i]}")")/$(basename "${BINS[$i]}")" \
             "$per_request" "$sha" "$without" "$ratio"
     done
 done

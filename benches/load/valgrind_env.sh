@@ -5,15 +5,18 @@
 # the upstream, and stops it again on exit. Afterwards the caller has:
 #   DEMO, KH_PORT, URL      the demo directory, Keyhole's port and the URL driven
 #   ADMIN_URL               Keyhole's admin listener (health, /metrics)
-#   headers_for MODE        fills HEADERS for `full` (alice, ticket T-1001) or
-#                           `masking` (bob, no ticket)
+#   headers_for MODE        fills HEADERS and CONFIG for `full` (alice, ticket
+#                           T-1001), `masking` (bob, no ticket) or
+#                           `passthrough` (bob, under load/passthrough.toml:
+#                           the policy that passes every field)
 #   start_under_valgrind LOG BIN VALGRIND_OPTIONS...
-#                           runs `BIN serve` under valgrind with a fresh
-#                           ledger, and sets KEYHOLE_PID once it answers
+#                           runs `BIN serve --config CONFIG` under valgrind with
+#                           a fresh ledger, and sets KEYHOLE_PID once it answers
 
 # The demo directory becomes the working directory below: binaries named by a
 # relative path are resolved first.
 for i in "${!BINS[@]}"; do BINS[i]=$(realpath "${BINS[i]}"); done
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 need() {
     command -v "$1" >/dev/null 2>&1 && return
@@ -55,16 +58,23 @@ BOB=$(jq -r '.agents[] | select(.id=="bob") | .token' demo.json)
 CUSTOMER=$(jq -r '.tickets[] | select(.id=="T-1001") | .customer_id' demo.json)
 URL=https://127.0.0.1:$KH_PORT/customers/$CUSTOMER
 
+# The demo's config with its policies swapped for the pass-through one.
+mkdir -p policies-passthrough
+cp "$HERE/passthrough.toml" policies-passthrough/
+sed '/^\[policies\]/,/^\[/ s|^dir = .*|dir = "policies-passthrough"|' keyhole.toml >keyhole-passthrough.toml
+
 "${BINS[0]}" sample-api --data customers.json --listen "127.0.0.1:$UP_PORT" \
     --credential-file keys/upstream.credential >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
 
 headers_for() {
-    if [ "$1" = full ]; then
-        HEADERS=(-H "Authorization: Bearer $ALICE" -H "X-Ticket-Id: T-1001")
-    else
-        HEADERS=(-H "Authorization: Bearer $BOB")
-    fi
+    CONFIG=keyhole.toml
+    case "$1" in
+        full) HEADERS=(-H "Authorization: Bearer $ALICE" -H "X-Ticket-Id: T-1001") ;;
+        masking) HEADERS=(-H "Authorization: Bearer $BOB") ;;
+        passthrough) HEADERS=(-H "Authorization: Bearer $BOB") CONFIG=keyhole-passthrough.toml ;;
+        *) echo "unknown mode: $1" >&2; exit 2 ;;
+    esac
 }
 
 start_under_valgrind() {
@@ -74,7 +84,7 @@ start_under_valgrind() {
     rm -rf ledger
     # On one CPU, as compare.sh pins the proxy: Keyhole then runs the
     # current-thread runtime it runs there, not the multi-thread one.
-    taskset -c "$KEYHOLE_CPU" valgrind "$@" "$bin" serve --config keyhole.toml >"$log" 2>&1 &
+    taskset -c "$KEYHOLE_CPU" valgrind "$@" "$bin" serve --config "${CONFIG:-keyhole.toml}" >"$log" 2>&1 &
     KEYHOLE_PID=$!
     for _ in $(seq 1 120); do
         curl -s -o /dev/null --cacert certs/ca.pem "https://127.0.0.1:$KH_PORT/" && return
