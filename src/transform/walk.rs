@@ -190,11 +190,8 @@ impl<'a> Walker<'a> {
                         self.path.push('.');
                     }
                     self.path.push_str(key);
-                    let child_node = if plain_key(key) {
-                        node.and_then(|n| n.child(key))
-                    } else {
-                        None
-                    };
+                    // Only a name some rule lies under needs the syntax check.
+                    let child_node = node.and_then(|n| n.child(key)).filter(|_| plain_key(key));
                     let keep =
                         !self.name_reveals(key, child_node) && self.field(child, child_node, rec);
                     self.path.truncate(mark);
