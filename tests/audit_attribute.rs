@@ -396,3 +396,60 @@ async fn a_list_with_nothing_from_the_ledger_accuses_nobody() {
     assert!(result.agents.is_empty() && result.vendors.is_empty());
     assert_eq!(result.disclosures, 50);
 }
+
+/// An agent id that moved from one vendor to another: the vendor it worked
+/// for last has no disclosures of its own agents, only the mover's. Each
+/// vendor is charged with what was disclosed under it, whatever the agent's
+/// first vendor was, and attribution answers rather than failing.
+#[tokio::test]
+async fn an_agent_who_moved_between_vendors_charges_each_vendor_its_own_disclosures() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = support::config(root.path());
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let people = customers(&mut rng);
+    let ledger = Ledger::open(&cfg).await.unwrap();
+    let append = |agent: &'static str, vendor: &'static str, c: &Customer| {
+        let fp = ledger.fingerprint(&c.tags[0]);
+        support::disclosure(
+            agent,
+            vendor,
+            "T-1",
+            &c.id,
+            &[("devices[0].service_tag", "service-tag", fp)],
+        )
+    };
+    let mut entries = Vec::new();
+    for c in &people[..30] {
+        entries.push(append("v1-a01", "vendor-1", c));
+    }
+    for c in &people[30..40] {
+        entries.push(append("mover", "vendor-1", c));
+    }
+    for c in &people[40..60] {
+        entries.push(append("mover", "vendor-2", c));
+    }
+    for e in entries {
+        ledger.append(e).await.unwrap();
+    }
+    ledger.shutdown().await;
+
+    // The leak: what the mover disclosed at the second vendor.
+    let leaked: String = people[40..60]
+        .iter()
+        .map(|c| format!("{}\n", c.tags[0]))
+        .collect();
+    let rows = parse_leaked(&leaked);
+    let key = load_key(&cfg.dir, None).unwrap();
+    let result = attribute(&cfg.dir, &key, &rows, 10).unwrap();
+
+    assert_eq!(result.disclosures, 60);
+    let vendor = |name: &str| result.vendors.iter().find(|v| v.name == name).cloned();
+    let second = vendor("vendor-2").expect("vendor-2 saw the leaked rows");
+    assert_eq!((second.disclosures, second.saw), (20, 20), "{second:#?}");
+    assert!(vendor("vendor-1").is_none(), "vendor-1 saw none of them");
+    let mover = &result.agents[0];
+    assert_eq!(
+        (mover.name.as_str(), mover.disclosures, mover.saw),
+        ("mover", 30, 20)
+    );
+}

@@ -192,7 +192,8 @@ impl Ranker<'_> {
             .map(|(party, rows)| {
                 let name = parties.names[party].clone();
                 let vendor = vendor_of.get(party).cloned().flatten();
-                self.suspect(name, vendor, totals[party], rows, &row_parties)
+                let total = totals.get(party).copied().unwrap_or(0);
+                self.suspect(name, vendor, total, rows, &row_parties)
             })
             .collect();
         out.sort_by(|a, b| {

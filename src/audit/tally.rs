@@ -162,12 +162,25 @@ impl<'f> Tally<'f> {
     }
 
     /// Folds another thread's tally (over other segments) into this one.
+    ///
+    /// Agents and vendors are summed each from their own totals: an agent id
+    /// may have disclosed under more than one vendor, and `agent_vendor`
+    /// keeps only the first.
     pub(super) fn merge(&mut self, other: Tally<'_>) {
         for (id, name) in other.agents.names.iter().enumerate() {
-            let vendor = &other.vendors.names[other.agent_vendor[id] as usize];
-            let n = other.agent_total[id];
-            self.count(name, vendor, n);
+            let agent = self.agents.id(name);
+            bump(&mut self.agent_total, agent, other.agent_total[id]);
+            if self.agent_vendor.len() <= agent as usize {
+                let first = &other.vendors.names[other.agent_vendor[id] as usize];
+                let vendor = self.vendors.id(first);
+                self.agent_vendor.push(vendor);
+            }
         }
+        for (id, name) in other.vendors.names.iter().enumerate() {
+            let vendor = self.vendors.id(name);
+            bump(&mut self.vendor_total, vendor, other.vendor_total[id]);
+        }
+        self.disclosures += other.disclosures;
         for (mine, theirs) in self.row_records.iter_mut().zip(&other.row_records) {
             *mine += theirs;
         }
