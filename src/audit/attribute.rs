@@ -125,15 +125,10 @@ pub fn attribute(
     let agent_vendor: Vec<Option<String>> = tally
         .agent_vendor
         .iter()
-        .map(|&v| Some(tally.vendors.names[v as usize].clone()))
+        .map(|&v| tally.vendors.names.get(v as usize).cloned())
         .collect();
-    let agents = ranker.rank(
-        &tally.agents,
-        &tally.agent_total,
-        &tally.agent_hits,
-        &agent_vendor,
-    );
-    let vendors = ranker.rank(&tally.vendors, &tally.vendor_total, &tally.vendor_hits, &[]);
+    let agents = ranker.rank(&tally.agents, &tally.agent_hits, &agent_vendor);
+    let vendors = ranker.rank(&tally.vendors, &tally.vendor_hits, &[]);
     Ok(Attribution {
         leaked_rows: rows.len(),
         rows_in_ledger: in_ledger.len(),
@@ -175,7 +170,6 @@ impl Ranker<'_> {
     fn rank(
         &self,
         parties: &Interner,
-        totals: &[u64],
         hits: &HashMap<(u32, u32), Evidence>,
         vendor_of: &[Option<String>],
     ) -> Vec<Suspect> {
@@ -183,17 +177,18 @@ impl Ranker<'_> {
         let mut seen: Vec<Vec<(u32, &Evidence)>> = vec![Vec::new(); parties.names.len()];
         for (&(party, row), evidence) in hits {
             *row_parties.entry(row).or_default() += 1;
-            seen[party as usize].push((row, evidence));
+            if let Some(rows) = seen.get_mut(party as usize) {
+                rows.push((row, evidence));
+            }
         }
-        let mut out: Vec<Suspect> = seen
-            .into_iter()
+        // Every interned name has its total (see `Interner`).
+        let named = parties.names.iter().zip(&parties.totals).zip(seen);
+        let mut out: Vec<Suspect> = named
             .enumerate()
-            .filter(|(_, rows)| !rows.is_empty())
-            .map(|(party, rows)| {
-                let name = parties.names[party].clone();
+            .filter(|(_, (_, rows))| !rows.is_empty())
+            .map(|(party, ((name, &total), rows))| {
                 let vendor = vendor_of.get(party).cloned().flatten();
-                let total = totals.get(party).copied().unwrap_or(0);
-                self.suspect(name, vendor, total, rows, &row_parties)
+                self.suspect(name.clone(), vendor, total, rows, &row_parties)
             })
             .collect();
         out.sort_by(|a, b| {

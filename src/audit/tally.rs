@@ -12,11 +12,15 @@ use super::lean::{quick, Quick};
 use crate::ledger::read::Text;
 use crate::ledger::EntryKind;
 
-/// Names to dense ids, so the per-record work is integer arithmetic.
+/// Names to dense ids, so the per-record work is integer arithmetic, with
+/// each name's disclosure count: a name and its count are made together, so
+/// no name is ever without one.
 #[derive(Default)]
 pub(super) struct Interner {
     ids: HashMap<String, u32>,
     pub(super) names: Vec<String>,
+    /// Disclosure records per name, by id.
+    pub(super) totals: Vec<u64>,
 }
 
 impl Interner {
@@ -26,7 +30,17 @@ impl Interner {
         }
         let id = self.names.len() as u32;
         self.names.push(name.to_string());
+        self.totals.push(0);
         self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// Adds `n` disclosures to `name`; returns its id.
+    fn add(&mut self, name: &str, n: u64) -> u32 {
+        let id = self.id(name);
+        if let Some(total) = self.totals.get_mut(id as usize) {
+            *total += n;
+        }
         id
     }
 }
@@ -69,8 +83,6 @@ pub(super) struct Tally<'f> {
     fingerprints: &'f HashMap<String, Vec<u32>>,
     pub(super) agents: Interner,
     pub(super) vendors: Interner,
-    pub(super) agent_total: Vec<u64>,
-    pub(super) vendor_total: Vec<u64>,
     pub(super) agent_vendor: Vec<u32>,
     pub(super) disclosures: u64,
     /// Disclosure records matching each leaked row.
@@ -86,8 +98,6 @@ impl<'f> Tally<'f> {
             fingerprints,
             agents: Interner::default(),
             vendors: Interner::default(),
-            agent_total: Vec::new(),
-            vendor_total: Vec::new(),
             agent_vendor: Vec::new(),
             disclosures: 0,
             row_records: vec![0; rows],
@@ -144,11 +154,9 @@ impl<'f> Tally<'f> {
 
     /// Adds `n` disclosures by `agent` of `vendor`; returns their ids.
     fn count(&mut self, agent: &str, vendor: &str, n: u64) -> (u32, u32) {
-        let agent = self.agents.id(agent);
-        let vendor = self.vendors.id(vendor);
+        let agent = self.agents.add(agent, n);
+        let vendor = self.vendors.add(vendor, n);
         self.disclosures += n;
-        bump(&mut self.agent_total, agent, n);
-        bump(&mut self.vendor_total, vendor, n);
         if self.agent_vendor.len() <= agent as usize {
             self.agent_vendor.push(vendor);
         }
@@ -167,18 +175,21 @@ impl<'f> Tally<'f> {
     /// may have disclosed under more than one vendor, and `agent_vendor`
     /// keeps only the first.
     pub(super) fn merge(&mut self, other: Tally<'_>) {
-        for (id, name) in other.agents.names.iter().enumerate() {
-            let agent = self.agents.id(name);
-            bump(&mut self.agent_total, agent, other.agent_total[id]);
+        for (name, &n) in other.vendors.names.iter().zip(&other.vendors.totals) {
+            self.vendors.add(name, n);
+        }
+        let agents = other.agents.names.iter().zip(&other.agents.totals);
+        for ((name, &n), &first) in agents.zip(&other.agent_vendor) {
+            let agent = self.agents.add(name, n);
             if self.agent_vendor.len() <= agent as usize {
-                let first = &other.vendors.names[other.agent_vendor[id] as usize];
+                let first = other
+                    .vendors
+                    .names
+                    .get(first as usize)
+                    .map_or("", String::as_str);
                 let vendor = self.vendors.id(first);
                 self.agent_vendor.push(vendor);
             }
-        }
-        for (id, name) in other.vendors.names.iter().enumerate() {
-            let vendor = self.vendors.id(name);
-            bump(&mut self.vendor_total, vendor, other.vendor_total[id]);
         }
         self.disclosures += other.disclosures;
         for (mine, theirs) in self.row_records.iter_mut().zip(&other.row_records) {
@@ -209,9 +220,87 @@ impl<'f> Tally<'f> {
     }
 }
 
-fn bump(totals: &mut Vec<u64>, id: u32, n: u64) {
-    if totals.len() <= id as usize {
-        totals.resize(id as usize + 1, 0);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ledger line: one disclosure by `agent` of `vendor`, of a value with `fingerprint`.
+    fn line(seq: u64, agent: &str, vendor: &str, fingerprint: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "seq": seq,
+            "prev": "0".repeat(64),
+            "entry": {
+                "kind": "disclosure",
+                "time": "2026-01-01T00:00:00Z",
+                "agent": agent,
+                "vendor": vendor,
+                "ticket": "T-1",
+                "customers": ["c1"],
+                "method": "GET",
+                "route": "/customers/{customer}",
+                "request_id": format!("r{seq}"),
+                "client": "127.0.0.1:1",
+                "fields": [{"customer": "c1", "path": "email", "class": "email", "fingerprint": fingerprint}]
+            }
+        }))
+        .unwrap()
     }
-    totals[id as usize] += n;
+
+    /// (name, total) of every party, sorted.
+    fn totals(parties: &Interner) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = parties
+            .names
+            .iter()
+            .cloned()
+            .zip(parties.totals.iter().copied())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn merging_keeps_each_vendor_its_own_disclosures_in_either_order() {
+        let fingerprints: HashMap<String, Vec<u32>> = [("leaked".to_string(), vec![0])].into();
+        let rows = [LeakedRow {
+            line: 1,
+            values: vec!["x".to_string()],
+        }];
+        // One reader saw the mover at vendor-1 and then at vendor-2, where
+        // the leaked value was disclosed; another saw the mover at vendor-2 only.
+        let first = || {
+            let mut t = Tally::new(&fingerprints, 1);
+            t.add_line(&line(1, "stayer", "vendor-1", "other"), &rows);
+            t.add_line(&line(2, "mover", "vendor-1", "other"), &rows);
+            t.add_line(&line(3, "mover", "vendor-2", "leaked"), &rows);
+            t
+        };
+        let second = || {
+            let mut t = Tally::new(&fingerprints, 1);
+            t.add_line(&line(4, "mover", "vendor-2", "other"), &rows);
+            t
+        };
+        for order in [[first(), second()], [second(), first()]] {
+            let mut merged = Tally::new(&fingerprints, 1);
+            for partial in order {
+                merged.merge(partial);
+            }
+            assert_eq!(merged.disclosures, 4);
+            assert_eq!(
+                totals(&merged.vendors),
+                [("vendor-1".to_string(), 2), ("vendor-2".to_string(), 2)]
+            );
+            assert_eq!(
+                totals(&merged.agents),
+                [("mover".to_string(), 3), ("stayer".to_string(), 1)]
+            );
+            assert_eq!(merged.agent_vendor.len(), merged.agents.names.len());
+            assert_eq!(merged.row_records, [1]);
+            let vendor_hits: Vec<&str> = merged
+                .vendor_hits
+                .keys()
+                .map(|&(v, _)| merged.vendors.names[v as usize].as_str())
+                .collect();
+            assert_eq!(vendor_hits, ["vendor-2"]);
+        }
+    }
 }
