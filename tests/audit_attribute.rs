@@ -370,6 +370,18 @@ async fn the_leaker_ranks_first_in_a_realistic_simulation() {
     assert!(table.contains(&format!("evidence for agent {LEAKER}:")));
 }
 
+/// `agent` of `vendor` saw `c`'s first service tag in the clear, under T-1.
+fn tag_disclosure(ledger: &Ledger, agent: &str, vendor: &str, c: &Customer) -> Entry {
+    let fp = ledger.fingerprint(&c.tags[0]);
+    support::disclosure(
+        agent,
+        vendor,
+        "T-1",
+        &c.id,
+        &[("devices[0].service_tag", "service-tag", fp)],
+    )
+}
+
 #[tokio::test]
 async fn a_list_with_nothing_from_the_ledger_accuses_nobody() {
     let root = tempfile::tempdir().unwrap();
@@ -378,14 +390,7 @@ async fn a_list_with_nothing_from_the_ledger_accuses_nobody() {
     let people = customers(&mut rng);
     let ledger = Ledger::open(&cfg).await.unwrap();
     for c in people.iter().take(50) {
-        let fp = ledger.fingerprint(&c.tags[0]);
-        let e = support::disclosure(
-            "v1-a01",
-            "vendor-1",
-            "T-1",
-            &c.id,
-            &[("devices[0].service_tag", "service-tag", fp)],
-        );
+        let e = tag_disclosure(&ledger, "v1-a01", "vendor-1", c);
         ledger.append(e).await.unwrap();
     }
     ledger.shutdown().await;
@@ -408,28 +413,16 @@ async fn an_agent_who_moved_between_vendors_charges_each_vendor_its_own_disclosu
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let people = customers(&mut rng);
     let ledger = Ledger::open(&cfg).await.unwrap();
-    let append = |agent: &'static str, vendor: &'static str, c: &Customer| {
-        let fp = ledger.fingerprint(&c.tags[0]);
-        support::disclosure(
-            agent,
-            vendor,
-            "T-1",
-            &c.id,
-            &[("devices[0].service_tag", "service-tag", fp)],
-        )
-    };
-    let mut entries = Vec::new();
-    for c in &people[..30] {
-        entries.push(append("v1-a01", "vendor-1", c));
-    }
-    for c in &people[30..40] {
-        entries.push(append("mover", "vendor-1", c));
-    }
-    for c in &people[40..60] {
-        entries.push(append("mover", "vendor-2", c));
-    }
-    for e in entries {
-        ledger.append(e).await.unwrap();
+    let work = [
+        ("v1-a01", "vendor-1", &people[..30]),
+        ("mover", "vendor-1", &people[30..40]),
+        ("mover", "vendor-2", &people[40..60]),
+    ];
+    for (agent, vendor, seen) in work {
+        for c in seen {
+            let e = tag_disclosure(&ledger, agent, vendor, c);
+            ledger.append(e).await.unwrap();
+        }
     }
     ledger.shutdown().await;
 

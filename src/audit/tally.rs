@@ -157,10 +157,15 @@ impl<'f> Tally<'f> {
         let agent = self.agents.add(agent, n);
         let vendor = self.vendors.add(vendor, n);
         self.disclosures += n;
+        self.first_vendor(agent, vendor);
+        (agent, vendor)
+    }
+
+    /// Keeps `vendor` as the agent's vendor when `agent` was just interned.
+    fn first_vendor(&mut self, agent: u32, vendor: u32) {
         if self.agent_vendor.len() <= agent as usize {
             self.agent_vendor.push(vendor);
         }
-        (agent, vendor)
     }
 
     /// Keeps the earliest evidence per (agent, row) and (vendor, row).
@@ -181,15 +186,10 @@ impl<'f> Tally<'f> {
         let agents = other.agents.names.iter().zip(&other.agents.totals);
         for ((name, &n), &first) in agents.zip(&other.agent_vendor) {
             let agent = self.agents.add(name, n);
-            if self.agent_vendor.len() <= agent as usize {
-                let first = other
-                    .vendors
-                    .names
-                    .get(first as usize)
-                    .map_or("", String::as_str);
-                let vendor = self.vendors.id(first);
-                self.agent_vendor.push(vendor);
-            }
+            // Every vendor of `other` was added above: this only looks it up.
+            let first = other.vendors.names.get(first as usize);
+            let vendor = self.vendors.id(first.map_or("", String::as_str));
+            self.first_vendor(agent, vendor);
         }
         self.disclosures += other.disclosures;
         for (mine, theirs) in self.row_records.iter_mut().zip(&other.row_records) {

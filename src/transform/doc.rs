@@ -171,19 +171,23 @@ impl<'a> Node<'a> {
     /// `max_depth` (counted as [`Node::depth`] counts). The count is kept while
     /// parsing, so an accepted document is never walked again to measure it.
     pub fn parse_within(text: &'a str, max_depth: usize) -> serde_json::Result<Node<'a>> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let doc = NodeVisitor { levels: max_depth }.deserialize(&mut de)?;
-        de.end()?;
-        Ok(doc)
+        parse_from(serde_json::Deserializer::from_str(text), max_depth)
     }
 
     /// [`Node::parse_within`] for bytes that may not be UTF-8 (serde_json refuses them).
     pub fn parse_slice_within(bytes: &'a [u8], max_depth: usize) -> serde_json::Result<Node<'a>> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let doc = NodeVisitor { levels: max_depth }.deserialize(&mut de)?;
-        de.end()?;
-        Ok(doc)
+        parse_from(serde_json::Deserializer::from_slice(bytes), max_depth)
     }
+}
+
+/// One whole document from `de`, nothing after it but whitespace.
+fn parse_from<'a, R: serde_json::de::Read<'a>>(
+    mut de: serde_json::Deserializer<R>,
+    max_depth: usize,
+) -> serde_json::Result<Node<'a>> {
+    let doc = NodeVisitor { levels: max_depth }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(doc)
 }
 
 /// Builds a node; `levels` is how many more arrays or objects may open.
