@@ -49,6 +49,11 @@ pub enum ProxyError {
     /// The request body could not be read or is not acceptable.
     #[error("request body is not acceptable")]
     RequestBodyInvalid,
+    /// The agent's own token in a body that is not JSON: how the upstream
+    /// decodes such a body (escapes, percent-encoding, entities) is unknown,
+    /// so a value swapped in could be read glued to what follows it.
+    #[error("tokens are swapped back only in a JSON body (Content-Type: application/json), a path or a query")]
+    TokenOutsideJson,
     /// `X-Ticket-Id` twice, not text, empty, or not a plain id.
     #[error("X-Ticket-Id must be one plain ticket id (1-128 of A-Z a-z 0-9 - _ .)")]
     TicketIdInvalid,
@@ -99,6 +104,7 @@ impl ProxyError {
             RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request-too-large"),
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             RequestBodyInvalid => (StatusCode::BAD_REQUEST, "request-body-invalid"),
+            TokenOutsideJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "token-outside-json"),
             TicketIdInvalid => (StatusCode::BAD_REQUEST, "ticket-id-invalid"),
             Upstream(UpstreamError::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "upstream-timeout"),
             Upstream(UpstreamError::Unreachable) => {

@@ -13,6 +13,12 @@ fn tag_token(reply: &support::Reply) -> String {
         .to_string()
 }
 
+/// The customer record `id` as the agent behind `auth` is shown it.
+async fn read_as(client: &support::Client, env: &TestEnv, auth: &str, id: &str) -> support::Reply {
+    let url = format!("{}/customers/{id}", env.base());
+    client.get(&url, &[("authorization", auth)]).await
+}
+
 #[tokio::test]
 async fn tokens_are_stable_per_agent_and_differ_across_agents() {
     let env = TestEnv::start().await;
@@ -104,12 +110,7 @@ async fn an_agent_can_use_its_own_token_in_a_path_and_a_json_body() {
     let a = env.ticket_customer("T-1001").clone();
     let client = env.h1();
     let auth = bearer(&env.bob());
-    let reply = client
-        .get(
-            &format!("{}/customers/{}", env.base(), a.id),
-            &[("authorization", &auth)],
-        )
-        .await;
+    let reply = read_as(&client, &env, &auth, &a.id).await;
     let token = tag_token(&reply);
     let real = a.devices[0].service_tag.clone();
 
@@ -164,6 +165,77 @@ async fn an_agent_can_use_its_own_token_in_a_path_and_a_json_body() {
         format!("Customer confirmed unit {real}.").as_str()
     );
     assert!(!String::from_utf8_lossy(&created.all_bytes()).contains(&real));
+}
+
+/// How the upstream decodes a body that is not JSON (escapes, percent-encoding,
+/// entities) is unknown to Keyhole: `\u0041` right after a token is JSON for
+/// an `A` glued to it, so a raw-text swap would have the upstream store the
+/// clear tag glued to an `A`, where no detector finds it, and show it to
+/// anyone reading the record. Such a body holding the agent's own token is
+/// refused, whatever its type says; in a JSON body the glued text is no token.
+#[tokio::test]
+async fn a_token_is_never_swapped_into_a_body_the_upstream_reads_otherwise() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let client = env.h1();
+    let auth = bearer(&env.bob());
+    let reply = read_as(&client, &env, &auth, &a.id).await;
+    let device = &reply.json()["devices"][0];
+    let (tag, code) = (
+        device["service_tag"].as_str().unwrap(),
+        device["express_service_code"].as_str().unwrap(),
+    );
+    assert!(
+        tag.starts_with("tok_") && code.starts_with("tok_"),
+        "{device}"
+    );
+    let truth = [
+        a.devices[0].service_tag.as_str(),
+        a.devices[0].express_service_code.as_str(),
+    ];
+    let glued = format!(r#"{{"summary":"{tag}\u0041 {code}\u0041","notes":"n"}}"#);
+    let url = format!("{}/customers/{}/notes", env.base(), a.id);
+    let forwarded = env.recorder.count();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut headers = vec![("authorization", auth.as_str())];
+        headers.extend(content_type.map(|t| ("content-type", t)));
+        let refused = client
+            .send(http::Method::POST, &url, &headers, &glued)
+            .await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.error_code().as_str()),
+            (415, "token-outside-json"),
+            "{content_type:?}"
+        );
+        let bytes = String::from_utf8_lossy(&refused.all_bytes()).into_owned();
+        assert!(truth.iter().all(|t| !bytes.contains(t)), "{bytes}");
+    }
+    assert_eq!(
+        env.recorder.count(),
+        forwarded,
+        "nothing reached the upstream"
+    );
+
+    let json = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let reply = client.send(http::Method::POST, &url, &json, &glued).await;
+    let upstream = env.recorder.seen();
+    let sent = upstream
+        .iter()
+        .skip(forwarded)
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect::<String>();
+    let answered = String::from_utf8_lossy(&reply.all_bytes()).into_owned();
+    for t in truth {
+        assert!(!sent.contains(t), "the upstream got {t}: {sent}");
+        assert!(!answered.contains(t), "the agent got {t}: {answered}");
+    }
 }
 
 #[tokio::test]

@@ -97,7 +97,13 @@ pub fn detokenize_query(
     Ok(Some(out.join("&")))
 }
 
-/// Swaps the agent's tokens in a request body: inside every JSON string, or in UTF-8 text.
+/// Swaps the agent's tokens in a JSON request body, inside every string.
+///
+/// A body of any other type is forwarded as it is, and refused if it holds
+/// the agent's own token: the upstream may read it through escapes Keyhole
+/// does not know (`tok_…\u0041` is JSON for the token glued to an `A`, which
+/// a raw-text swap would leave for the upstream to glue to the clear value,
+/// where no detector sees it). Another agent's token is refused either way.
 pub fn detokenize_body(
     vault: &TokenVault,
     holder: &Holder<'_>,
@@ -117,12 +123,10 @@ pub fn detokenize_body(
         let bytes = serde_json::to_vec(&doc).map_err(|_| ProxyError::RequestBodyInvalid)?;
         return Ok(Bytes::from(bytes));
     }
-    match std::str::from_utf8(&body) {
-        Ok(text) => match vault.detokenize_text(holder, text)? {
-            Some(clear) => Ok(Bytes::from(clear)),
-            None => Ok(body),
-        },
-        Err(_) => Ok(body),
+    let text = String::from_utf8_lossy(&body);
+    match vault.detokenize_text(holder, &text)? {
+        Some(_) => Err(ProxyError::TokenOutsideJson),
+        None => Ok(body),
     }
 }
 
