@@ -84,7 +84,7 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(32)
         .max_local_error_reset_streams(64)
         .keep_alive_interval(Duration::from_millis(limits.idle_timeout_ms))

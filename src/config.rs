@@ -130,6 +130,13 @@ impl Default for Limits {
     }
 }
 
+/// Most agent connections one gateway may be told to serve at once.
+const MAX_CONNECTIONS: usize = 1_000_000;
+/// Most headers one request may be allowed.
+const MAX_HEADERS: usize = 1_000;
+/// Largest header block one request may be allowed (1 MiB).
+const MAX_HEADER_BYTES: usize = 1024 * 1024;
+
 impl Limits {
     /// Refuses limits that would disable a protection or break serde_json's own depth guard.
     pub fn validate(&self) -> Result<(), Invalid> {
@@ -155,6 +162,27 @@ impl Limits {
         for (key, value) in positive {
             if value == 0 {
                 return Err(Invalid::new(key, "must be greater than zero"));
+            }
+        }
+        // Beyond these a value stops being a limit and starts breaking what
+        // it configures: the connection semaphore panics past its own maximum,
+        // and the HTTP/2 header list size is 32 bits wide.
+        let bounded = [
+            (
+                "limits.max_connections",
+                self.max_connections,
+                MAX_CONNECTIONS,
+            ),
+            ("limits.max_headers", self.max_headers, MAX_HEADERS),
+            (
+                "limits.max_header_bytes",
+                self.max_header_bytes,
+                MAX_HEADER_BYTES,
+            ),
+        ];
+        for (key, value, max) in bounded {
+            if value > max {
+                return Err(Invalid::new(key, format!("must be at most {max}")));
             }
         }
         if self.max_buffered_response_bytes < self.max_response_bytes {
@@ -205,6 +233,30 @@ pub enum ConfigError {
     /// A policy file is invalid.
     #[error(transparent)]
     Policy(#[from] PolicySetError),
+}
+
+/// Where each line of a text starts, for the line numbers of many offsets.
+pub struct LineIndex {
+    /// The byte offset just past every `\n`.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text`'s lines.
+    pub fn new(text: &str) -> Self {
+        let starts = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        LineIndex { starts }
+    }
+
+    /// The 1-based line holding byte `offset` (as [`line_of`] counts it).
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|start| *start <= offset) + 1
+    }
 }
 
 /// 1-based line number of a byte offset in `text`.
@@ -294,7 +346,28 @@ impl Config {
         self.tickets.validate()?;
         self.tokens.validate()?;
         self.ledger.validate()?;
-        self.telemetry.otlp.validate()?;
+        self.telemetry.validate()?;
+        self.listeners_differ()?;
+        Ok(())
+    }
+
+    /// The agent listener and the admin listener cannot share a port: `serve`
+    /// would fail to bind the second, which `policy check` should say first.
+    fn listeners_differ(&self) -> Result<(), Invalid> {
+        let parse = |a: &str| a.parse::<std::net::SocketAddr>().ok();
+        let (Some(agents), Some(admin)) = (parse(&self.listen.address), parse(&self.admin.address))
+        else {
+            return Ok(());
+        };
+        let same_ip = agents.ip() == admin.ip()
+            || agents.ip().is_unspecified()
+            || admin.ip().is_unspecified();
+        if agents.port() != 0 && agents.port() == admin.port() && same_ip {
+            return Err(Invalid::new(
+                "admin.address",
+                format!("{admin} would take the port of listen.address {agents}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -302,6 +375,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_index_counts_lines_as_line_of_does() {
+        for text in ["", "a", "\n", "a\nb", "a\n\nb\n", "[x]\ny = 1\r\nz = 2\n"] {
+            let index = LineIndex::new(text);
+            for offset in 0..=text.len() + 2 {
+                assert_eq!(
+                    index.line_of(offset),
+                    line_of(text, offset),
+                    "{text:?} at {offset}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn default_limits_are_valid() {
@@ -324,6 +411,30 @@ mod tests {
             zero_depth.validate().unwrap_err().key,
             "limits.max_json_depth"
         );
+    }
+
+    #[test]
+    fn limits_too_large_to_mean_anything_are_refused() {
+        type Spoil = fn(&mut Limits);
+        let cases: [(&str, Spoil); 3] = [
+            ("limits.max_connections", |l| l.max_connections = usize::MAX),
+            ("limits.max_headers", |l| l.max_headers = 1 << 40),
+            ("limits.max_header_bytes", |l| l.max_header_bytes = 1 << 32),
+        ];
+        for (key, spoil) in cases {
+            let mut limits = Limits::default();
+            spoil(&mut limits);
+            let err = limits.validate().unwrap_err();
+            assert_eq!(err.key, key);
+            assert!(err.reason.contains("at most"), "{}", err.reason);
+        }
+        let largest = Limits {
+            max_connections: MAX_CONNECTIONS,
+            max_headers: MAX_HEADERS,
+            max_header_bytes: MAX_HEADER_BYTES,
+            ..Limits::default()
+        };
+        assert!(largest.validate().is_ok());
     }
 
     #[test]

@@ -41,6 +41,23 @@ impl Default for TelemetryConfig {
     }
 }
 
+impl TelemetryConfig {
+    /// Refuses a log format other than `json` or `text`, and a log filter
+    /// that does not parse: either would otherwise be replaced silently.
+    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
+        use crate::config::Invalid;
+        if !matches!(self.log_format.as_str(), "json" | "text") {
+            return Err(Invalid::new(
+                "telemetry.log_format",
+                format!("must be \"json\" or \"text\", not {:?}", self.log_format),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| Invalid::new("telemetry.log_level", e.to_string()))?;
+        self.otlp.validate()
+    }
+}
+
 /// Installs the global log subscriber (once; later calls are ignored).
 pub fn init_logging(cfg: &TelemetryConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHOLE_LOG")

@@ -465,3 +465,116 @@ fn the_files_a_config_names_are_loaded_as_serve_loads_them() {
     let policies_only = keyhole(&["policy", "check", "--policies-only", "--config", &config]);
     assert_eq!(policies_only.code, 0, "{}", policies_only.stderr);
 }
+
+/// A rule decides everything beneath its path, so a rule nested under another
+/// would never apply: `address = "pass"` would show the street a rule of its
+/// own redacts. Such a pair is refused whichever comes first in the file,
+/// under objects and under arrays alike.
+#[test]
+fn a_rule_nested_under_another_rule_is_refused() {
+    let cases = [
+        (
+            r#""address" = "pass""#,
+            r#""address.street" = { action = "redact", justify = ["dispatch"] }"#,
+        ),
+        (
+            r#""devices[*]" = "pass""#,
+            r#""devices[*].express_code" = { action = "tokenize", justify = ["hardware"] }"#,
+        ),
+        (r#""devices" = "drop""#, r#""devices[*].model" = "pass""#),
+    ];
+    for (outer, inner) in cases {
+        let (outer_path, inner_path) = (
+            outer.split('"').nth(1).unwrap(),
+            inner.split('"').nth(1).unwrap(),
+        );
+        for (first, second) in [(outer, inner), (inner, outer)] {
+            let policy = CUSTOMER_POLICY.replace(
+                "\"id\"                     = \"pass\"",
+                &format!("\"id\" = \"pass\"\n{first}\n{second}"),
+            );
+            let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+            let run = check(&fixture, &[]);
+            assert_eq!(run.code, 1, "{first} / {second} passed:\n{}", run.stdout);
+            // Fields are compiled in path order, so the inner one is refused.
+            let line = error_at(&run, "customers.toml", line_of(&policy, inner));
+            let names_both = line.contains(&format!(
+                "field {inner_path:?} lies under field {outer_path:?}"
+            ));
+            assert!(names_both, "{line}");
+        }
+    }
+    // Siblings and cousins are not nested.
+    let policy = CUSTOMER_POLICY.replace(
+        "\"id\"                     = \"pass\"",
+        "\"id\" = \"pass\"\n\"address.street\" = \"drop\"\n\"address.city\" = \"pass\"\n\"devices[*].model\" = \"pass\"",
+    );
+    let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// Values `serve` would trip over (a port taken twice, a log format it would
+/// replace, limits past what they configure) are named by `check` first.
+#[test]
+fn config_values_serve_would_trip_over_are_reported() {
+    let cases = [
+        (
+            "[admin]\naddress = \"127.0.0.1:8443\"",
+            "admin.address: 127.0.0.1:8443 would take the port of listen.address",
+        ),
+        (
+            "[admin]\naddress = \"0.0.0.0:8443\"",
+            "admin.address: 0.0.0.0:8443 would take the port",
+        ),
+        (
+            "[telemetry]\nlog_format = \"xml\"",
+            "telemetry.log_format: must be \"json\" or \"text\", not \"xml\"",
+        ),
+        (
+            "[limits]\nmax_connections = 9223372036854775807",
+            "limits.max_connections: must be at most 1000000",
+        ),
+        (
+            "[limits]\nmax_header_bytes = 4294967296",
+            "limits.max_header_bytes: must be at most 1048576",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let fixture = Fixture::new(
+            &[("customers.toml", CUSTOMER_POLICY)],
+            &format!("\n{extra}"),
+        );
+        let run = check(&fixture, &[]);
+        assert_eq!(run.code, 1, "{extra} passed:\n{}", run.stdout);
+        assert!(run.stderr.contains(expected), "{extra}:\n{}", run.stderr);
+    }
+    let fixture = Fixture::new(
+        &[("customers.toml", CUSTOMER_POLICY)],
+        "\n[admin]\naddress = \"127.0.0.1:8444\"\n[telemetry]\nlog_format = \"text\"",
+    );
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// The ledger names a match inside a value by its detector, so one policy
+/// file cannot give two detectors one name.
+#[test]
+fn a_detector_name_used_twice_is_refused() {
+    let second = "\n[[detector]]\nname = \"phone\"\npattern = '[0-9]{10}'\naction = \"redact\"\n";
+    let policy = format!("{CUSTOMER_POLICY}{second}");
+    let fixture = Fixture::new(&[("customers.toml", &policy)], "");
+    let run = check(&fixture, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let first_line = line_of(&policy, "[[detector]]");
+    let again = policy.rfind("[[detector]]").expect("second detector");
+    let line = error_at(&run, "customers.toml", policy[..again].lines().count() + 1);
+    assert!(
+        line.contains("detector name \"phone\" is already used at "),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("customers.toml:{first_line};")),
+        "{line}"
+    );
+}

@@ -12,7 +12,7 @@ use super::query::{QueryRuleSpec, QueryRules};
 use super::rule::RuleSpec;
 use super::tree::{parse_path, RecordSelector, RuleTree};
 use super::{CustomerSource, Route, Unlisted};
-use crate::config::line_of;
+use crate::config::LineIndex;
 use crate::route::PathTemplate;
 
 /// A policy file that cannot be used, with where and why.
@@ -103,9 +103,11 @@ pub fn load(path: &Path) -> Result<Vec<Route>, PolicyFileError> {
 
 /// Compiles the routes of a policy file's text; `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
+    // Every rule records its line: count the lines once, not once per rule.
+    let lines = LineIndex::new(text);
     let at = |offset: usize, reason: String| PolicyFileError {
         file: path.to_path_buf(),
-        line: line_of(text, offset),
+        line: lines.line_of(offset),
         reason,
     };
     let spec: PolicyFileSpec = toml::from_str(text)
@@ -113,7 +115,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
     if spec.policy.name.trim().is_empty() {
         return Err(at(0, "[policy] name must not be empty".into()));
     }
-    let origin = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
+    let origin = |offset: usize| format!("{}:{}", path.display(), lines.line_of(offset));
     let mut detectors = Vec::new();
     for d in spec.detector {
         let offset = d.span().start;
@@ -121,6 +123,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Route>, PolicyFileError> {
             .into_inner()
             .compile(origin(offset))
             .map_err(|r| at(offset, r))?;
+        // The ledger names a match inside a value by its detector
+        // (`notes#service-tag`): two of one name could not be told apart.
+        if let Some(first) = detectors
+            .iter()
+            .find(|d: &&Detector| d.name == detector.name)
+        {
+            let reason = format!(
+                "detector name {:?} is already used at {}; detector names must be unique",
+                detector.name, first.origin
+            );
+            return Err(at(offset, reason));
+        }
         detectors.push(detector);
     }
     let detectors = Arc::new(Detectors::new(detectors).map_err(|r| at(0, r))?);

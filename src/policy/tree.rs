@@ -109,6 +109,23 @@ impl RuleNode {
     pub fn element(&self) -> Option<&RuleNode> {
         self.each.as_deref()
     }
+
+    /// Some rule strictly below this node, if there is one.
+    fn first_rule_below(&self) -> Option<&Arc<FieldRule>> {
+        let members = self.children.iter().map(|(_, node)| node);
+        members
+            .chain(self.element())
+            .find_map(|node| node.rule.as_ref().or_else(|| node.first_rule_below()))
+    }
+}
+
+/// Why a rule at `inner` cannot sit below the rule at `outer`.
+fn nested(inner: &str, outer: &str) -> String {
+    format!(
+        "field {inner:?} lies under field {outer:?}, whose rule decides everything beneath it, \
+         so the rule for {inner:?} would never apply; give {outer:?}'s other members rules of \
+         their own instead of one for {outer:?}"
+    )
 }
 
 /// The rules of a route, keyed by path segment so the transform never builds path strings.
@@ -121,10 +138,19 @@ pub struct RuleTree {
 }
 
 impl RuleTree {
-    /// Adds a rule at its path; refuses a path named twice.
+    /// Adds a rule at its path; refuses a path named twice, and a rule above
+    /// or below another one.
+    ///
+    /// A rule decides everything beneath its path, so a rule nested under
+    /// another would never be applied: `address = "pass"` would show the
+    /// `address.street` that a rule of its own conceals. Refusing the pair
+    /// keeps the stricter rule from being silently ignored.
     pub fn insert(&mut self, steps: &[Step], rule: FieldRule) -> Result<(), String> {
         let mut node = &mut self.root;
         for step in steps {
+            if let Some(above) = &node.rule {
+                return Err(nested(&rule.path, &above.path));
+            }
             node = match step {
                 Step::Key(k) => node.child_or_insert(k),
                 Step::Each => node.each.get_or_insert_with(Default::default),
@@ -132,6 +158,9 @@ impl RuleTree {
         }
         if node.rule.is_some() {
             return Err(format!("field {:?} has two rules", rule.path));
+        }
+        if let Some(below) = node.first_rule_below() {
+            return Err(nested(&below.path, &rule.path));
         }
         let rule = Arc::new(rule);
         node.rule = Some(rule.clone());
