@@ -5,6 +5,8 @@
 
 #[path = "support/ledger.rs"]
 mod support;
+#[path = "support/tooling.rs"]
+mod tooling;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -452,5 +454,126 @@ async fn an_agent_who_moved_between_vendors_charges_each_vendor_its_own_disclosu
         mover.vendor.as_deref(),
         Some("vendor-1"),
         "its first vendor"
+    );
+}
+
+/// `keyhole audit attribute DIR --leaked FILE --json`, as JSON.
+fn attribute_cli(dir: &Path, leaked: &Path) -> serde_json::Value {
+    let run = tooling::keyhole(&[
+        "audit",
+        "attribute",
+        tooling::arg(dir),
+        "--leaked",
+        tooling::arg(leaked),
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+/// One value leaked fifty times over, or written in forms the ledger
+/// normalizes to the same fingerprint (case, spaces, dashes), is one leaked
+/// row: repeating it is not more evidence against the agent who saw it.
+#[tokio::test]
+async fn a_value_repeated_in_the_leaked_list_counts_once() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = support::config(root.path());
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let people = customers(&mut rng);
+    let ledger = Ledger::open(&cfg).await.unwrap();
+    for (i, c) in people.iter().take(40).enumerate() {
+        let agent = format!("v1-a{:02}", i % 4 + 1);
+        let e = tag_disclosure(&ledger, &agent, "vendor-1", c);
+        ledger.append(e).await.unwrap();
+    }
+    ledger.shutdown().await;
+
+    let tag = people[0].tags[0].clone();
+    let once = root.path().join("one.txt");
+    std::fs::write(&once, format!("{tag}\n")).unwrap();
+    let mut repeated = format!("{tag}\n").repeat(50);
+    let (head, tail) = tag.split_at(3);
+    for form in [
+        tag.to_lowercase(),
+        format!(" {head} {tail}"),
+        format!("{head}-{tail}"),
+    ] {
+        repeated.push_str(&form);
+        repeated.push('\n');
+    }
+    let dup = root.path().join("dup.txt");
+    std::fs::write(&dup, repeated).unwrap();
+
+    let single = attribute_cli(&cfg.dir, &once);
+    let many = attribute_cli(&cfg.dir, &dup);
+    assert_eq!(single["agents"][0]["name"], "v1-a01");
+    assert_eq!(single["agents"][0]["saw"], 1);
+    assert_eq!(
+        many["agents"], single["agents"],
+        "the repeats add no evidence"
+    );
+    assert_eq!(many["vendors"], single["vendors"]);
+    assert_eq!(many["rows_in_ledger"], 1);
+    assert_eq!(single["duplicate_rows"], 0);
+    assert_eq!(
+        (&many["leaked_rows"], &many["duplicate_rows"]),
+        (&53.into(), &52.into())
+    );
+
+    let table = tooling::keyhole(&[
+        "audit",
+        "attribute",
+        tooling::arg(&cfg.dir),
+        "--leaked",
+        tooling::arg(&dup),
+    ]);
+    assert!(
+        table
+            .stdout
+            .starts_with("leaked rows 53 (52 repeat an earlier row, counted once)"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// A CSV row is a duplicate when its values are those of an earlier row once
+/// normalized, whatever their spelling; a row sharing only some values with
+/// an earlier one is a row of its own.
+#[tokio::test]
+async fn a_csv_row_repeating_an_earlier_row_counts_once() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = support::config(root.path());
+    let mut rng = ChaCha8Rng::seed_from_u64(29);
+    let people = customers(&mut rng);
+    let ledger = Ledger::open(&cfg).await.unwrap();
+    for c in people.iter().take(10) {
+        let e = tag_disclosure(&ledger, "v1-a01", "vendor-1", c);
+        ledger.append(e).await.unwrap();
+    }
+    ledger.shutdown().await;
+
+    let (a, b) = (&people[0], &people[1]);
+    let csv = format!(
+        "service_tag,email\n\
+         {},{}\n\
+         \"{}\",\" {} \"\n\
+         {},other@mail.test\n\
+         {},{}\n",
+        a.tags[0],
+        a.email,
+        a.tags[0].to_lowercase(),
+        a.email.to_uppercase(),
+        a.tags[0],
+        b.tags[0],
+        b.email,
+    );
+    let leaked = root.path().join("leaked.csv");
+    std::fs::write(&leaked, csv).unwrap();
+    let result = attribute_cli(&cfg.dir, &leaked);
+    assert_eq!(result["agents"][0]["saw"], 3);
+    assert_eq!(result["rows_in_ledger"], 3);
+    assert_eq!(
+        (&result["leaked_rows"], &result["duplicate_rows"]),
+        (&4.into(), &1.into())
     );
 }

@@ -9,8 +9,18 @@
 //! binomial, and the score is `-log10` of its upper tail. A leaker sees nearly
 //! every leaked row that is in the ledger however small its share; a busy agent
 //! who merely shares customers sees about as many as its share predicts.
+//!
+//! The statistics count distinct rows, because a row counted twice is
+//! counted as two independent chances to have seen a leaked record. A row is
+//! the set of its values once normalized (so the set of their fingerprints):
+//! `L7GRVD2`, `l7grvd2` and `L7G-RVD2` are one value, a value repeated inside
+//! a row is there once, and a row whose set equals an earlier row's is a
+//! duplicate, reported as such and otherwise ignored. A row that shares only
+//! some values with an earlier one (the same service tag with another email)
+//! is a row of its own. Rows with no value long enough to match are never
+//! duplicates; they match nothing either way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -19,6 +29,7 @@ use super::leaked::{candidates, LeakedRow, MIN_VALUE_LEN};
 use super::stats::LnFactorials;
 use super::tally::{Interner, Tally};
 use super::AuditError;
+use crate::ledger::normalize;
 use crate::ledger::read::{fold_lines, reader_threads};
 use crate::ledger::LedgerKey;
 
@@ -30,7 +41,10 @@ const EVIDENCE_LIMIT: usize = 10;
 pub struct Attribution {
     /// Rows in the leaked list.
     pub leaked_rows: usize,
-    /// Rows at least one disclosure matches.
+    /// Of those, rows whose values are those of an earlier row once
+    /// normalized: counted once, with the earlier row.
+    pub duplicate_rows: usize,
+    /// Distinct rows at least one disclosure matches.
     pub rows_in_ledger: usize,
     /// Disclosure records examined.
     pub disclosures: u64,
@@ -72,7 +86,7 @@ pub struct Suspect {
 /// A disclosure that matches a leaked row.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
-    /// Line of the row in the leaked file.
+    /// Line of the row in the leaked file (its first, if repeated).
     pub leaked_line: usize,
     /// Record id.
     pub seq: u64,
@@ -101,18 +115,18 @@ pub fn attribute(
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
     }
-    let fingerprints = fingerprint_rows(key, rows);
+    let distinct = distinct_rows(key, rows);
     let partials = fold_lines(
         dir,
         reader_threads(),
-        || Tally::new(&fingerprints, rows.len()),
-        |tally, line| tally.add_line(line, rows),
+        || Tally::new(&distinct.fingerprints, distinct.lines.len()),
+        |tally, line| tally.add_line(line, &distinct.lines),
     )?;
-    let mut tally = Tally::new(&fingerprints, rows.len());
+    let mut tally = Tally::new(&distinct.fingerprints, distinct.lines.len());
     for partial in partials {
         tally.merge(partial);
     }
-    let in_ledger: Vec<u32> = (0..rows.len() as u32)
+    let in_ledger: Vec<u32> = (0..distinct.lines.len() as u32)
         .filter(|&r| tally.row_records[r as usize] > 0)
         .collect();
     let ranker = Ranker {
@@ -131,6 +145,7 @@ pub fn attribute(
     let vendors = ranker.rank(&tally.vendors, &tally.vendor_hits, &[]);
     Ok(Attribution {
         leaked_rows: rows.len(),
+        duplicate_rows: distinct.duplicates,
         rows_in_ledger: in_ledger.len(),
         disclosures: tally.disclosures,
         agents,
@@ -138,23 +153,56 @@ pub fn attribute(
     })
 }
 
-/// Fingerprint -> leaked rows holding a value with that fingerprint.
-fn fingerprint_rows(key: &LedgerKey, rows: &[LeakedRow]) -> HashMap<String, Vec<u32>> {
-    let mut map: HashMap<String, Vec<u32>> = HashMap::new();
-    for (r, row) in rows.iter().enumerate() {
-        for value in &row.values {
-            for n in candidates(value)
-                .iter()
-                .filter(|n| n.len() >= MIN_VALUE_LEN)
-            {
-                let holders = map.entry(key.fingerprint_normalized(n)).or_default();
-                if holders.last() != Some(&(r as u32)) {
-                    holders.push(r as u32);
-                }
-            }
+/// The leaked list as the statistics count it: each distinct row once.
+struct Distinct {
+    /// Fingerprint -> distinct rows holding a value with that fingerprint
+    /// (or an equivalent form of one, see [`candidates`]).
+    fingerprints: HashMap<String, Vec<u32>>,
+    /// Line in the leaked file of each distinct row, by row id.
+    lines: Vec<usize>,
+    /// Rows left out as duplicates of an earlier row.
+    duplicates: usize,
+}
+
+/// Numbers the distinct rows of `rows` and fingerprints their values.
+fn distinct_rows(key: &LedgerKey, rows: &[LeakedRow]) -> Distinct {
+    let mut distinct = Distinct {
+        fingerprints: HashMap::new(),
+        lines: Vec::new(),
+        duplicates: 0,
+    };
+    let mut seen: HashSet<BTreeSet<String>> = HashSet::new();
+    for row in rows {
+        let values = row_values(row);
+        // A row with no usable value matches nothing, so whether it repeats
+        // one changes no count but the duplicates'.
+        if !values.is_empty() && seen.contains(&values) {
+            distinct.duplicates += 1;
+            continue;
         }
+        let id = distinct.lines.len() as u32;
+        distinct.lines.push(row.line);
+        let forms: BTreeSet<String> = values.iter().flat_map(|v| candidates(v)).collect();
+        for form in forms.iter().filter(|n| n.len() >= MIN_VALUE_LEN) {
+            let holders = distinct
+                .fingerprints
+                .entry(key.fingerprint_normalized(form))
+                .or_default();
+            holders.push(id);
+        }
+        seen.insert(values);
     }
-    map
+    distinct
+}
+
+/// A row's values as the ledger fingerprints them, leaving out those too short
+/// to attribute: equal sets mean equal sets of fingerprints.
+fn row_values(row: &LeakedRow) -> BTreeSet<String> {
+    row.values
+        .iter()
+        .map(|v| normalize(v))
+        .filter(|n| n.len() >= MIN_VALUE_LEN)
+        .collect()
 }
 
 /// Scores parties (agents or vendors) against the null hypothesis.
@@ -265,5 +313,33 @@ fn confidence(log10_p: f64) -> &'static str {
         "weak"
     } else {
         "none"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::parse_leaked;
+
+    #[test]
+    fn rows_equal_once_normalized_are_counted_once() {
+        let key = LedgerKey::from_bytes(&[9u8; 32]);
+        let rows = parse_leaked(
+            "tag,email\n\
+             L7GRVD2,ann@example.com\n\
+             l7g-rvd2,ANN@EXAMPLE.COM\n\
+             L7GRVD2,bo@example.com\n\
+             \" L7G RVD2\",\"L7GRVD2\"\n\
+             L7GRVD2,L7GRVD2\n\
+             US,\n\
+             US,\n",
+        );
+        let distinct = distinct_rows(&key, &rows);
+        // Line 3 repeats line 2; line 6 repeats line 5 (a value twice in a
+        // row is there once); the rows with nothing long enough are kept.
+        assert_eq!(distinct.lines, [2, 4, 5, 7, 8]);
+        assert_eq!(distinct.duplicates, 2);
+        let tag = key.fingerprint_normalized("l7grvd2");
+        assert_eq!(distinct.fingerprints[&tag], [0, 1, 2]);
     }
 }

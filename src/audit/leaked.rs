@@ -5,6 +5,10 @@
 //! value a line. Each row stands for one leaked customer record; every cell of
 //! it is a value that may have been disclosed. Quoted CSV cells may hold commas
 //! but not newlines.
+//!
+//! Rows are returned as they appear, repeats included: which rows are the same
+//! is a question of normalized values, answered where they are counted
+//! (`attribute`).
 
 use std::fmt;
 

@@ -160,8 +160,12 @@ pub fn attribution(result: &Attribution, json: bool) -> String {
     if json {
         return to_json(result);
     }
+    let repeats = match result.duplicate_rows {
+        0 => String::new(),
+        n => format!(" ({n} repeat an earlier row, counted once)"),
+    };
     let mut out = format!(
-        "leaked rows {}, found in the ledger {}, disclosures examined {}\n\nAGENTS\n",
+        "leaked rows {}{repeats}, found in the ledger {}, disclosures examined {}\n\nAGENTS\n",
         result.leaked_rows, result.rows_in_ledger, result.disclosures
     );
     out.push_str(&suspects(&result.agents));

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::attribute::Evidence;
-use super::leaked::LeakedRow;
 use super::lean::{quick, Quick};
 use crate::ledger::read::Text;
 use crate::ledger::EntryKind;
@@ -107,7 +106,8 @@ impl<'f> Tally<'f> {
     }
 
     /// Counts one line; lines that do not parse are `verify`'s business.
-    pub(super) fn add_line(&mut self, line: &[u8], rows: &[LeakedRow]) {
+    /// `rows` holds the leaked file's line of each row, by row id.
+    pub(super) fn add_line(&mut self, line: &[u8], rows: &[usize]) {
         let fingerprints = self.fingerprints;
         match quick(line, |f| fingerprints.contains_key(f)) {
             Quick::Denial => {}
@@ -122,7 +122,7 @@ impl<'f> Tally<'f> {
         }
     }
 
-    fn add(&mut self, record: &LeanRecord<'_>, rows: &[LeakedRow]) {
+    fn add(&mut self, record: &LeanRecord<'_>, rows: &[usize]) {
         let entry = &record.entry;
         if entry.kind != EntryKind::Disclosure {
             return;
@@ -139,7 +139,7 @@ impl<'f> Tally<'f> {
         for (row, field) in matched {
             self.row_records[row as usize] += 1;
             let evidence = Evidence {
-                leaked_line: rows[row as usize].line,
+                leaked_line: rows[row as usize],
                 seq: record.seq,
                 time: entry.time.to_string(),
                 agent: entry.agent.to_string(),
@@ -261,10 +261,7 @@ mod tests {
     #[test]
     fn merging_keeps_each_vendor_its_own_disclosures_in_either_order() {
         let fingerprints: HashMap<String, Vec<u32>> = [("leaked".to_string(), vec![0])].into();
-        let rows = [LeakedRow {
-            line: 1,
-            values: vec!["x".to_string()],
-        }];
+        let rows = [1];
         // One reader saw the mover at vendor-1 and then at vendor-2, where
         // the leaked value was disclosed; another saw the mover at vendor-2 only.
         let first = || {
