@@ -4,6 +4,13 @@
 //! Each command is a library function returning a plain struct ([`verify`],
 //! [`who_saw`], [`agent_history`], [`attribute`]); [`run`] only picks one and
 //! formats its result as a table or as JSON.
+//!
+//! The queries answer from the records they can read. A record they cannot
+//! read may be the disclosure the security team is looking for, so it is
+//! never passed over in silence: the answer carries the count ([`Answer`]),
+//! stderr says how many and where the first is, and the command exits with
+//! [`EXIT_INCOMPLETE`] rather than 0 (1 stays "could not answer", and for
+//! `verify` "the ledger is damaged").
 
 mod agent;
 mod attribute;
@@ -24,6 +31,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::ledger::read::ReadStats;
 use crate::ledger::{KeyError, LedgerKey, Manifest, ReadError};
 
 pub use agent::{agent_history, AgentRecord};
@@ -33,6 +41,20 @@ pub use verify::{
     verify, verify_anchored, verify_with_key, Anchor, AnchorInvalid, BadRecord, VerifyReport,
 };
 pub use who_saw::{who_saw, Sighting};
+
+/// Exit code of a query that answered from part of the ledger: some records
+/// could not be read (stderr says how many, and where the first is).
+pub const EXIT_INCOMPLETE: u8 = 3;
+
+/// A query's answer from the records that could be read, and the count of
+/// those that could not.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    /// What the readable records say.
+    pub found: T,
+    /// What the pass over the ledger read, and what it could not.
+    pub read: ReadStats,
+}
 
 /// A command-line value that may be customer data: parsed like a string, but
 /// never shown by `Debug`, so logging the parsed command cannot leak it.
@@ -80,6 +102,10 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Every clear disclosure of a value: agent, vendor, ticket, time.
+    ///
+    /// Exit 3 when some ledger records could not be read: the answer lists
+    /// what could be, and stderr says how many could not and where the first
+    /// is (`audit verify` says why).
     WhoSaw {
         /// Ledger directory.
         dir: PathBuf,
@@ -94,6 +120,10 @@ pub enum AuditCommand {
         json: bool,
     },
     /// One agent's disclosures and denials.
+    ///
+    /// Exit 3 when some ledger records could not be read: the answer lists
+    /// what could be, and stderr says how many could not and where the first
+    /// is (`audit verify` says why).
     Agent {
         /// Ledger directory.
         dir: PathBuf,
@@ -108,6 +138,10 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Rank agents and vendors by how well their disclosures explain a leaked list.
+    ///
+    /// Exit 3 when some ledger records could not be read: the ranking is of
+    /// what could be, and stderr says how many could not and where the first
+    /// is (`audit verify` says why).
     Attribute {
         /// Ledger directory.
         dir: PathBuf,
@@ -187,15 +221,16 @@ pub enum AuditError {
 }
 
 /// Runs one audit command, printing its result to stdout. `Verify` returns exit
-/// code 1 when the ledger is damaged.
+/// code 1 when the ledger is damaged; the queries return [`EXIT_INCOMPLETE`]
+/// when they answered without some records, which stderr describes.
 pub fn run(cmd: AuditCommand) -> Result<ExitCode, AuditError> {
     let mut out = io::stdout().lock();
     run_to(cmd, &mut out)
 }
 
-/// [`run`], writing to `out`.
+/// [`run`], writing to `out` (what could not be read goes to stderr).
 pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditError> {
-    let text = match cmd {
+    let (text, dir, read) = match cmd {
         AuditCommand::Verify {
             dir,
             key,
@@ -230,7 +265,8 @@ pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditE
             if crate::ledger::normalize(&value).is_empty() {
                 return Err(AuditError::EmptyValue);
             }
-            render::sightings(&who_saw(&dir, &key, &value)?, json)
+            let answer = who_saw(&dir, &key, &value)?;
+            (render::sightings(&answer.found, json), dir, answer.read)
         }
         AuditCommand::Agent {
             dir,
@@ -239,7 +275,8 @@ pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditE
             json,
         } => {
             let since = since.as_deref().map(parse_since).transpose()?;
-            render::history(&agent_history(&dir, &agent, since)?, json)
+            let answer = agent_history(&dir, &agent, since)?;
+            (render::history(&answer.found, json), dir, answer.read)
         }
         AuditCommand::Attribute {
             dir,
@@ -253,11 +290,18 @@ pub fn run_to(cmd: AuditCommand, out: &mut dyn Write) -> Result<ExitCode, AuditE
             if rows.is_empty() {
                 return Err(AuditError::NothingLeaked(leaked));
             }
-            render::attribution(&attribute(&dir, &key, &rows, top)?, json)
+            let answer = attribute(&dir, &key, &rows, top)?;
+            (render::attribution(&answer.found, json), dir, answer.read)
         }
     };
     write_out(out, &text)?;
-    Ok(ExitCode::SUCCESS)
+    if read.is_complete() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The answer is out already; a warning that cannot be written changes
+    // nothing the exit code does not say.
+    let _ = io::stderr().write_all(render::unreadable(&dir, &read).as_bytes());
+    Ok(ExitCode::from(EXIT_INCOMPLETE))
 }
 
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), AuditError> {

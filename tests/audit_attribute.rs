@@ -310,7 +310,9 @@ async fn the_leaker_ranks_first_in_a_realistic_simulation() {
     let rows = parse_leaked(&csv);
 
     let key = load_key(&cfg.dir, None).unwrap();
-    let result = attribute(&cfg.dir, &key, &rows, 10).unwrap();
+    let answer = attribute(&cfg.dir, &key, &rows, 10).unwrap();
+    assert!(answer.read.is_complete(), "{:?}", answer.read);
+    let result = answer.found;
     let top = &result.agents[0];
     assert_eq!(top.name, LEAKER, "ranking: {:#?}", &result.agents[..3]);
     assert_eq!(
@@ -343,6 +345,7 @@ async fn the_leaker_ranks_first_in_a_realistic_simulation() {
     // The evidence names the leaker's own disclosures.
     let own: BTreeSet<u64> = agent_history(&cfg.dir, LEAKER, None)
         .unwrap()
+        .found
         .iter()
         .map(|r| r.seq)
         .collect();
@@ -398,7 +401,7 @@ async fn a_list_with_nothing_from_the_ledger_accuses_nobody() {
     ledger.shutdown().await;
     let rows = parse_leaked("UNKNOWN1\nnobody@mail.test\n555 123 4567\n");
     let key = load_key(&cfg.dir, None).unwrap();
-    let result = attribute(&cfg.dir, &key, &rows, 10).unwrap();
+    let result = attribute(&cfg.dir, &key, &rows, 10).unwrap().found;
     assert_eq!((result.leaked_rows, result.rows_in_ledger), (3, 0));
     assert!(result.agents.is_empty() && result.vendors.is_empty());
     assert_eq!(result.disclosures, 50);
@@ -436,7 +439,7 @@ async fn an_agent_who_moved_between_vendors_charges_each_vendor_its_own_disclosu
         .collect();
     let rows = parse_leaked(&leaked);
     let key = load_key(&cfg.dir, None).unwrap();
-    let result = attribute(&cfg.dir, &key, &rows, 10).unwrap();
+    let result = attribute(&cfg.dir, &key, &rows, 10).unwrap().found;
 
     assert_eq!(result.disclosures, 60);
     let vendor = |name: &str| result.vendors.iter().find(|v| v.name == name).cloned();

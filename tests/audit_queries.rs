@@ -1,10 +1,13 @@
 //! `audit who-saw` and `audit agent` over a real ledger, through the library
-//! functions and through `run_to` (table and JSON).
+//! functions, through `run_to` (table and JSON), and through the binary over
+//! damaged copies of the ledger.
 
 #[path = "support/ledger.rs"]
 mod support;
+#[path = "support/tooling.rs"]
+mod tooling;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keyhole::audit::{
     agent_history, load_key, parse_since, run_to, who_saw, AuditCommand, AuditError, Sensitive,
@@ -84,7 +87,9 @@ async fn who_saw_matches_formatting_variants_and_equivalent_codes() {
     let cfg = build(root.path()).await;
     let key = load_key(&cfg.dir, None).unwrap();
 
-    let seen = who_saw(&cfg.dir, &key, "7xk-2p9q").unwrap();
+    let answer = who_saw(&cfg.dir, &key, "7xk-2p9q").unwrap();
+    assert!(answer.read.is_complete(), "{:?}", answer.read);
+    let seen = answer.found;
     let who: Vec<(&str, &str)> = seen
         .iter()
         .map(|s| (s.agent.as_str(), s.path.as_str()))
@@ -98,13 +103,14 @@ async fn who_saw_matches_formatting_variants_and_equivalent_codes() {
     );
     assert_eq!(seen[0].ticket.as_deref(), Some("T-1"));
 
-    let phone = who_saw(&cfg.dir, &key, "555.010.2233").unwrap();
+    let phone = who_saw(&cfg.dir, &key, "555.010.2233").unwrap().found;
     assert_eq!(
         phone.iter().map(|s| s.agent.as_str()).collect::<Vec<_>>(),
         ["bob"]
     );
     assert!(who_saw(&cfg.dir, &key, "nobody@example.com")
         .unwrap()
+        .found
         .is_empty());
 }
 
@@ -150,14 +156,14 @@ async fn key_comes_from_the_manifest_or_must_match_it() {
 async fn agent_history_filters_by_agent_and_time_and_keeps_denials() {
     let root = tempfile::tempdir().unwrap();
     let cfg = build(root.path()).await;
-    let all = agent_history(&cfg.dir, "alice", None).unwrap();
+    let all = agent_history(&cfg.dir, "alice", None).unwrap().found;
     assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 4, 5]);
     assert_eq!(all[2].kind, EntryKind::Denial);
     assert_eq!(all[2].reason.as_deref(), Some("ticket-not-assignee"));
     assert_eq!(all[0].fields, ["devices[0].service_tag"]);
 
     let since = parse_since("2025-03-04").unwrap();
-    let recent = agent_history(&cfg.dir, "alice", Some(since)).unwrap();
+    let recent = agent_history(&cfg.dir, "alice", Some(since)).unwrap().found;
     assert_eq!(recent.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5]);
 
     let table = run(AuditCommand::Agent {
@@ -210,4 +216,190 @@ async fn an_empty_value_or_leaked_list_is_an_error() {
             "{text:?}: {err}"
         );
     }
+}
+
+/// `keyhole audit ARGS`.
+fn audit(args: &[&str]) -> tooling::Run {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    tooling::keyhole(&all)
+}
+
+/// A copy of the ledger at `from`, in `root/copy`, with `damage` applied to
+/// the bytes of its first segment.
+fn damaged(from: &Path, root: &Path, damage: impl FnOnce(Vec<u8>) -> Vec<u8>) -> PathBuf {
+    let dir = root.join("copy");
+    support::copy_ledger(from, &dir);
+    let segment = &support::segments(&dir)[0];
+    let bytes = std::fs::read(segment).unwrap();
+    std::fs::write(segment, damage(bytes)).unwrap();
+    dir
+}
+
+/// `bytes` with the first `from` replaced by `to`.
+fn replace_once(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the text to damage is in the segment");
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
+}
+
+/// Asserts the run answered, exited 3 and said on stderr what it could not read.
+fn assert_incomplete(run: &tooling::Run, dir: &Path, what: &str) {
+    assert_eq!(
+        run.code, 3,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stderr.contains(what), "{}", run.stderr);
+    let verify = format!("keyhole audit verify {}", dir.display());
+    assert!(run.stderr.contains(&verify), "{}", run.stderr);
+}
+
+/// A record whose JSON is broken is not a record nobody saw: who-saw lists the
+/// disclosures it could read and says it could not read one, and where.
+#[tokio::test]
+async fn who_saw_says_how_many_records_it_could_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let intact = audit(&["who-saw", tooling::arg(&cfg.dir), "--value", TAG]);
+    assert_eq!((intact.code, intact.stderr.as_str()), (0, ""));
+    assert!(
+        intact.stdout.starts_with("2 clear disclosure(s)"),
+        "{}",
+        intact.stdout
+    );
+
+    let dir = damaged(&cfg.dir, root.path(), |bytes| {
+        replace_once(&bytes, br#""agent":"carol""#, br#""agent":"carol",,"#)
+    });
+    let run = audit(&["who-saw", tooling::arg(&dir), "--value", TAG]);
+    assert!(
+        run.stdout.starts_with("1 clear disclosure(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("alice") && !run.stdout.contains("carol"));
+    let place = format!("{} line 3", keyhole::ledger::segment_name(1));
+    assert_incomplete(&run, &dir, "1 ledger record(s) could not be read");
+    assert!(run.stderr.contains(&place), "{}", run.stderr);
+}
+
+/// A byte that is not UTF-8 makes a record unreadable too; the agent's
+/// history keeps the rest, in JSON as well.
+#[tokio::test]
+async fn agent_history_says_how_many_records_it_could_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let dir = damaged(&cfg.dir, root.path(), |bytes| {
+        replace_once(&bytes, br#""agent":"alice""#, b"\"agent\":\"al\xffce\"")
+    });
+    let run = audit(&["agent", tooling::arg(&dir), "--agent", "alice", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let seqs: Vec<u64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [4, 5]);
+    let place = format!("{} line 1", keyhole::ledger::segment_name(1));
+    assert_incomplete(&run, &dir, "1 ledger record(s) could not be read");
+    assert!(run.stderr.contains(&place), "{}", run.stderr);
+}
+
+/// Disclosures of `TAG` by alice and bob in turn, over several segments.
+async fn build_segmented(root: &Path) -> LedgerConfig {
+    let mut cfg = support::config(root);
+    cfg.segment_bytes = 4096;
+    let ledger = Ledger::open(&cfg).await.unwrap();
+    let tag = ledger.fingerprint(TAG);
+    for i in 0..30 {
+        let agent = if i % 2 == 0 { "alice" } else { "bob" };
+        let fields = [("devices[0].service_tag", "service-tag", tag.clone())];
+        let entry = support::disclosure(agent, "acme", &format!("T-{i}"), "c-1", &fields);
+        ledger.append(entry).await.unwrap();
+    }
+    ledger.shutdown().await;
+    cfg
+}
+
+/// A segment that cannot be read at all (a directory in its place) leaves out
+/// however many records it held: every query says so.
+#[tokio::test]
+async fn a_segment_that_cannot_be_read_is_reported_by_every_query() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build_segmented(root.path()).await;
+    let dir = root.path().join("copy");
+    support::copy_ledger(&cfg.dir, &dir);
+    let segments = support::segments(&dir);
+    assert!(segments.len() >= 3, "{segments:?}");
+    let lost = std::fs::read_to_string(&segments[1])
+        .unwrap()
+        .lines()
+        .count();
+    std::fs::remove_file(&segments[1]).unwrap();
+    std::fs::create_dir(&segments[1]).unwrap();
+    let name = segments[1].file_name().unwrap().to_str().unwrap();
+    let what = "1 ledger segment file(s) could not be read";
+
+    let run = audit(&["who-saw", tooling::arg(&dir), "--value", TAG]);
+    let expected = format!("{} clear disclosure(s)", 30 - lost);
+    assert!(run.stdout.starts_with(&expected), "{}", run.stdout);
+    assert_incomplete(&run, &dir, what);
+    assert!(run.stderr.contains(name), "{}", run.stderr);
+
+    let run = audit(&["agent", tooling::arg(&dir), "--agent", "bob"]);
+    assert!(run.stdout.contains("record(s)"), "{}", run.stdout);
+    assert_incomplete(&run, &dir, what);
+
+    let leaked = root.path().join("leaked.txt");
+    std::fs::write(&leaked, format!("{TAG}\n")).unwrap();
+    let run = audit(&[
+        "attribute",
+        tooling::arg(&dir),
+        "--leaked",
+        tooling::arg(&leaked),
+    ]);
+    let examined = format!("disclosures examined {}", 30 - lost);
+    assert!(run.stdout.contains(&examined), "{}", run.stdout);
+    assert_incomplete(&run, &dir, what);
+    assert!(run.stderr.contains(name), "{}", run.stderr);
+}
+
+/// Attribution over a ledger with a broken record ranks from the rest, and
+/// says what it left out.
+#[tokio::test]
+async fn attribution_says_how_many_records_it_could_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let leaked = root.path().join("leaked.txt");
+    std::fs::write(&leaked, format!("{TAG}\n")).unwrap();
+    let intact = audit(&[
+        "attribute",
+        tooling::arg(&cfg.dir),
+        "--leaked",
+        tooling::arg(&leaked),
+    ]);
+    assert_eq!((intact.code, intact.stderr.as_str()), (0, ""));
+
+    let dir = damaged(&cfg.dir, root.path(), |bytes| {
+        replace_once(&bytes, br#""agent":"carol""#, br#""agent":"carol",,"#)
+    });
+    let run = audit(&[
+        "attribute",
+        tooling::arg(&dir),
+        "--leaked",
+        tooling::arg(&leaked),
+    ]);
+    assert!(
+        run.stdout.contains("disclosures examined 3"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("alice") && !run.stdout.contains("carol"));
+    let place = format!("{} line 3", keyhole::ledger::segment_name(1));
+    assert_incomplete(&run, &dir, "1 ledger record(s) could not be read");
+    assert!(run.stderr.contains(&place), "{}", run.stderr);
 }

@@ -59,6 +59,7 @@ async fn sigkill_under_load_loses_no_acknowledged_disclosure() {
         let ledgered: BTreeSet<u64> =
             keyhole::audit::agent_history(&config.ledger.dir, "alice", None)
                 .unwrap()
+                .found
                 .iter()
                 .map(|r| r.seq)
                 .collect();

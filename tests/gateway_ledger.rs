@@ -58,7 +58,8 @@ async fn every_disclosure_is_ledgered_by_fingerprint_never_by_value() {
         &keyhole::audit::load_key(&env.ledger_dir(), None).unwrap(),
         &a.devices[0].service_tag,
     )
-    .unwrap();
+    .unwrap()
+    .found;
     // The tag and its express code are the same number: both disclosures are sightings.
     let mut paths: Vec<&str> = sightings.iter().map(|s| s.path.as_str()).collect();
     paths.sort_unstable();
@@ -112,8 +113,9 @@ async fn a_value_shown_twice_is_ledgered_at_both_places() {
             continue;
         }
         repeated += 1;
-        let sightings =
-            keyhole::audit::who_saw(&env.ledger_dir(), &key, &device.service_tag).unwrap();
+        let sightings = keyhole::audit::who_saw(&env.ledger_dir(), &key, &device.service_tag)
+            .unwrap()
+            .found;
         let paths: BTreeSet<&str> = sightings.iter().map(|s| s.path.as_str()).collect();
         let device_path = format!("devices[{i}].service_tag");
         for expected in cases.iter().chain([&device_path]) {
@@ -233,7 +235,9 @@ async fn refused_tokens_and_denied_tickets_are_recorded_for_the_security_team() 
         Some("denied; reason=wrong-customer")
     );
 
-    let alice = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None).unwrap();
+    let alice = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None)
+        .unwrap()
+        .found;
     let refused = alice
         .iter()
         .find(|r| r.reason.as_deref() == Some("token-not-yours"))
@@ -250,7 +254,9 @@ async fn refused_tokens_and_denied_tickets_are_recorded_for_the_security_team() 
         (wrong.ticket.as_deref(), &wrong.customers[..]),
         (Some("T-1001"), &[other][..])
     );
-    let bob = keyhole::audit::agent_history(&env.ledger_dir(), "bob", None).unwrap();
+    let bob = keyhole::audit::agent_history(&env.ledger_dir(), "bob", None)
+        .unwrap()
+        .found;
     let probed = bob
         .iter()
         .find(|r| r.reason.as_deref() == Some("ticket-not-assignee"))

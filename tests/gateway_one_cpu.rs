@@ -90,6 +90,7 @@ async fn one_cpu_serves_discloses_and_conceals() {
     let ledgered: BTreeSet<String> =
         keyhole::audit::agent_history(&demo.config.ledger.dir, "alice", None)
             .unwrap()
+            .found
             .iter()
             .map(|r| r.seq.to_string())
             .collect();

@@ -182,7 +182,9 @@ async fn expired_pending_and_wrong_category_tickets_reveal_nothing() {
         assert!(reply.header("keyhole-disclosure").is_none());
     }
     // Each denial the responses reported is in the ledger, naming the customer.
-    let history = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None).unwrap();
+    let history = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None)
+        .unwrap()
+        .found;
     for (ticket, reason) in [
         ("T-2001", "ticket-expired"),
         ("T-2002", "ticket-pending"),
@@ -427,7 +429,9 @@ async fn past_the_budget_further_customers_are_masked_and_the_event_is_recorded(
         Some("granted"),
         "an admitted customer stays admitted"
     );
-    let history = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None).unwrap();
+    let history = keyhole::audit::agent_history(&env.ledger_dir(), "alice", None)
+        .unwrap()
+        .found;
     assert!(history
         .iter()
         .any(|r| r.reason.as_deref() == Some("budget-exceeded")));

@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::AuditError;
+use super::{Answer, AuditError};
 use crate::ledger::read::for_each_record;
 use crate::ledger::EntryKind;
 
@@ -37,17 +37,18 @@ pub struct AgentRecord {
 }
 
 /// Every record of `agent` at or after `since`, in seq order. Records whose
-/// time cannot be read are kept when no `since` is given and dropped otherwise.
+/// time cannot be read are kept when no `since` is given and dropped otherwise;
+/// records that cannot be read at all are counted in the answer.
 pub fn agent_history(
     dir: &Path,
     agent: &str,
     since: Option<DateTime<Utc>>,
-) -> Result<Vec<AgentRecord>, AuditError> {
+) -> Result<Answer<Vec<AgentRecord>>, AuditError> {
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
     }
     let mut out = Vec::new();
-    for_each_record(dir, |record| {
+    let read = for_each_record(dir, |record| {
         let entry = &record.entry;
         if entry.agent.as_str() != agent {
             return;
@@ -72,5 +73,5 @@ pub fn agent_history(
             fields: entry.fields.iter().map(|f| f.path.to_string()).collect(),
         });
     })?;
-    Ok(out)
+    Ok(Answer { found: out, read })
 }

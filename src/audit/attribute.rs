@@ -28,7 +28,7 @@ use serde::Serialize;
 use super::leaked::{candidates, LeakedRow, MIN_VALUE_LEN};
 use super::stats::LnFactorials;
 use super::tally::{Interner, Tally};
-use super::AuditError;
+use super::{Answer, AuditError};
 use crate::ledger::normalize;
 use crate::ledger::read::{fold_lines, reader_threads};
 use crate::ledger::LedgerKey;
@@ -105,18 +105,19 @@ pub struct Evidence {
 }
 
 /// Ranks agents and vendors by how well their clear disclosures explain `rows`,
-/// keeping the best `top` of each.
+/// keeping the best `top` of each. Records that cannot be read are counted in
+/// the answer, and the ranking is of the rest.
 pub fn attribute(
     dir: &Path,
     key: &LedgerKey,
     rows: &[LeakedRow],
     top: usize,
-) -> Result<Attribution, AuditError> {
+) -> Result<Answer<Attribution>, AuditError> {
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
     }
     let distinct = distinct_rows(key, rows);
-    let partials = fold_lines(
+    let (partials, read) = fold_lines(
         dir,
         reader_threads(),
         || Tally::new(&distinct.fingerprints, distinct.lines.len()),
@@ -143,14 +144,15 @@ pub fn attribute(
         .collect();
     let agents = ranker.rank(&tally.agents, &tally.agent_hits, &agent_vendor);
     let vendors = ranker.rank(&tally.vendors, &tally.vendor_hits, &[]);
-    Ok(Attribution {
+    let found = Attribution {
         leaked_rows: rows.len(),
         duplicate_rows: distinct.duplicates,
         rows_in_ledger: in_ledger.len(),
         disclosures: tally.disclosures,
         agents,
         vendors,
-    })
+    };
+    Ok(Answer { found, read })
 }
 
 /// The leaked list as the statistics count it: each distinct row once.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::table::Table;
 use super::{AgentRecord, Attribution, Sighting, Suspect, VerifyReport};
+use crate::ledger::read::ReadStats;
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
@@ -94,6 +95,35 @@ pub fn verify(dir: &Path, report: &VerifyReport, passed: bool, json: bool) -> St
         );
     }
     let _ = writeln!(out, "quarantined   {} torn tail(s)", report.quarantined);
+    out
+}
+
+/// The warning of a query that could not read every record: how many, where
+/// the first is, and what to run to learn why.
+pub fn unreadable(dir: &Path, read: &ReadStats) -> String {
+    let mut out = String::new();
+    if read.unreadable > 0 {
+        let _ = writeln!(
+            out,
+            "warning: {} ledger record(s) could not be read and are not in this answer",
+            read.unreadable
+        );
+    }
+    if read.unreadable_segments > 0 {
+        let _ = writeln!(
+            out,
+            "warning: {} ledger segment file(s) could not be read; none of their records are in this answer",
+            read.unreadable_segments
+        );
+    }
+    if let Some(first) = &read.first_unreadable {
+        let _ = writeln!(out, "warning: the first is at {first}");
+    }
+    let _ = writeln!(
+        out,
+        "warning: run `keyhole audit verify {}` to learn what is wrong with the ledger",
+        dir.display()
+    );
     out
 }
 

@@ -105,20 +105,24 @@ impl<'f> Tally<'f> {
         }
     }
 
-    /// Counts one line; lines that do not parse are `verify`'s business.
-    /// `rows` holds the leaked file's line of each row, by row id.
-    pub(super) fn add_line(&mut self, line: &[u8], rows: &[usize]) {
+    /// Counts one line; returns false when it is not a readable record, which
+    /// the reader counts (why is `verify`'s business). `rows` holds the
+    /// leaked file's line of each row, by row id.
+    pub(super) fn add_line(&mut self, line: &[u8], rows: &[usize]) -> bool {
         let fingerprints = self.fingerprints;
         match quick(line, |f| fingerprints.contains_key(f)) {
-            Quick::Denial => {}
+            Quick::Denial => true,
             Quick::Disclosure { agent, vendor } => {
                 self.count(agent, vendor, 1);
+                true
             }
-            Quick::Unsure => {
-                if let Ok(record) = serde_json::from_slice::<LeanRecord<'_>>(line) {
+            Quick::Unsure => match serde_json::from_slice::<LeanRecord<'_>>(line) {
+                Ok(record) => {
                     self.add(&record, rows);
+                    true
                 }
-            }
+                Err(_) => false,
+            },
         }
     }
 
@@ -266,14 +270,14 @@ mod tests {
         // the leaked value was disclosed; another saw the mover at vendor-2 only.
         let first = || {
             let mut t = Tally::new(&fingerprints, 1);
-            t.add_line(&line(1, "stayer", "vendor-1", "other"), &rows);
-            t.add_line(&line(2, "mover", "vendor-1", "other"), &rows);
-            t.add_line(&line(3, "mover", "vendor-2", "leaked"), &rows);
+            assert!(t.add_line(&line(1, "stayer", "vendor-1", "other"), &rows));
+            assert!(t.add_line(&line(2, "mover", "vendor-1", "other"), &rows));
+            assert!(t.add_line(&line(3, "mover", "vendor-2", "leaked"), &rows));
             t
         };
         let second = || {
             let mut t = Tally::new(&fingerprints, 1);
-            t.add_line(&line(4, "mover", "vendor-2", "other"), &rows);
+            assert!(t.add_line(&line(4, "mover", "vendor-2", "other"), &rows));
             t
         };
         for order in [[first(), second()], [second(), first()]] {
@@ -299,5 +303,22 @@ mod tests {
                 .collect();
             assert_eq!(vendor_hits, ["vendor-2"]);
         }
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_record_is_reported_and_not_counted() {
+        let fingerprints: HashMap<String, Vec<u32>> = [("leaked".to_string(), vec![0])].into();
+        let mut t = Tally::new(&fingerprints, 1);
+        let good = line(1, "alice", "acme", "leaked");
+        let mut broken = good.clone();
+        broken.insert(good.len() - 1, b',');
+        let mut not_utf8 = good.clone();
+        let at = good.windows(5).position(|w| w == b"alice").unwrap();
+        not_utf8[at + 1] = 0xff;
+        for bad in [&broken[..], &not_utf8, b"", b"{\"seq\":2}"] {
+            assert!(!t.add_line(bad, &[1]), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(t.add_line(&good, &[1]));
+        assert_eq!((t.disclosures, t.row_records[0]), (1, 1));
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::leaked::candidates;
-use super::AuditError;
+use super::{Answer, AuditError};
 use crate::ledger::read::for_each_record;
 use crate::ledger::{EntryKind, LedgerKey};
 
@@ -37,8 +37,13 @@ pub struct Sighting {
 
 /// Finds every disclosure of `value`. The value is fingerprinted with `key`
 /// after normalization, along with its obvious equivalents (a service tag and
-/// its express service code, a phone with or without the leading 1).
-pub fn who_saw(dir: &Path, key: &LedgerKey, value: &str) -> Result<Vec<Sighting>, AuditError> {
+/// its express service code, a phone with or without the leading 1). Records
+/// that cannot be read are counted in the answer, not searched.
+pub fn who_saw(
+    dir: &Path,
+    key: &LedgerKey,
+    value: &str,
+) -> Result<Answer<Vec<Sighting>>, AuditError> {
     if !dir.is_dir() {
         return Err(AuditError::NoLedger(dir.to_path_buf()));
     }
@@ -47,7 +52,7 @@ pub fn who_saw(dir: &Path, key: &LedgerKey, value: &str) -> Result<Vec<Sighting>
         .map(|n| key.fingerprint_normalized(n))
         .collect();
     let mut found = Vec::new();
-    for_each_record(dir, |record| {
+    let read = for_each_record(dir, |record| {
         let entry = &record.entry;
         if entry.kind != EntryKind::Disclosure {
             return;
@@ -70,5 +75,5 @@ pub fn who_saw(dir: &Path, key: &LedgerKey, value: &str) -> Result<Vec<Sighting>
             });
         }
     })?;
-    Ok(found)
+    Ok(Answer { found, read })
 }

@@ -51,12 +51,14 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// Calls `each` for every complete line of the file at `path`, using `buf` as
-/// the read buffer (pass the same one for every segment of a pass).
+/// the read buffer (pass the same one for every segment of a pass). Returns
+/// how many bytes followed the last newline: an unfinished line, not handed
+/// to `each`.
 pub(crate) fn for_each_line(
     path: &Path,
     buf: &mut Vec<u8>,
     mut each: impl FnMut(&[u8]),
-) -> io::Result<()> {
+) -> io::Result<usize> {
     let mut file = File::open(path)?;
     if buf.len() < CHUNK {
         buf.resize(CHUNK, 0);
@@ -67,7 +69,7 @@ pub(crate) fn for_each_line(
             buf.resize(buf.len() * 2, 0);
         }
         let n = match file.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(filled),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -123,7 +125,8 @@ mod tests {
         let expected: Vec<Vec<u8>> = Lines::new(&bytes).map(<[u8]>::to_vec).collect();
         let mut seen = Vec::new();
         let mut buf = Vec::new();
-        for_each_line(&path, &mut buf, |line| seen.push(line.to_vec())).unwrap();
+        let unfinished = for_each_line(&path, &mut buf, |line| seen.push(line.to_vec())).unwrap();
+        assert_eq!(unfinished, "unfinished".len());
         assert_eq!(seen.len(), 5000);
         assert_eq!(seen, expected);
     }

@@ -54,22 +54,34 @@ fn parse_name(name: &str) -> Option<u64> {
 
 /// Segments in `dir`, in seq order. Other files are ignored.
 pub fn list_segments(dir: &Path) -> io::Result<Vec<SegmentFile>> {
-    let mut out = Vec::new();
+    list_segments_and_strays(dir).map(|(segments, _)| segments)
+}
+
+/// Segments in `dir`, in seq order, and the entries named like segments that
+/// are not regular files (a directory or a symbolic link in a segment's
+/// place), which no reader opens.
+pub fn list_segments_and_strays(dir: &Path) -> io::Result<(Vec<SegmentFile>, Vec<SegmentFile>)> {
+    let mut segments = Vec::new();
+    let mut strays = Vec::new();
     for item in std::fs::read_dir(dir)? {
         let item = item?;
         let name = item.file_name();
         let Some(first_seq) = name.to_str().and_then(parse_name) else {
             continue;
         };
+        let found = SegmentFile {
+            path: item.path(),
+            first_seq,
+        };
         if item.file_type()?.is_file() {
-            out.push(SegmentFile {
-                path: item.path(),
-                first_seq,
-            });
+            segments.push(found);
+        } else {
+            strays.push(found);
         }
     }
-    out.sort_by_key(|s| s.first_seq);
-    Ok(out)
+    segments.sort_by_key(|s| s.first_seq);
+    strays.sort_by_key(|s| s.first_seq);
+    Ok((segments, strays))
 }
 
 /// Creates the ledger directory (owner-only) if needed.
