@@ -37,7 +37,8 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: &Peer) -> Respon
     let started = Instant::now();
     let rt = gw.runtime();
     let mut log = RequestLog::new(gw.next_request_id(), req.method().as_str());
-    let resp = match run(gw, &rt, req, peer, &mut log).await {
+    let head = req.method() == http::Method::HEAD;
+    let mut resp = match run(gw, &rt, req, peer, &mut log).await {
         Ok(resp) => resp,
         Err(err) => {
             log.error = Some(err.status_and_code().1);
@@ -49,6 +50,11 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>, peer: &Peer) -> Respon
         }
     };
     gw.metrics.logging(&log, resp.status(), started.elapsed());
+    if head {
+        // HTTP/1.1 leaves a HEAD response's body out by itself; HTTP/2 would
+        // send it, and a client reads DATA on a HEAD stream as an error.
+        *resp.body_mut() = Full::default();
+    }
     resp
 }
 

@@ -355,3 +355,37 @@ async fn oversized_header_lists_and_continuation_floods_are_refused() {
     assert_eq!(env.recorder.count(), 0);
     still_serving(&env).await;
 }
+
+/// A HEAD response has no body (RFC 9110 9.3.2). Over HTTP/1.1 hyper leaves
+/// it out; over HTTP/2 the gateway must, or a client reads DATA on a HEAD
+/// stream as a protocol error and sees no answer at all. Every HEAD gets
+/// its status and no DATA.
+#[tokio::test]
+async fn a_head_request_gets_its_status_and_no_body() {
+    let env = TestEnv::start().await;
+    let path = format!("/customers/{}", env.hardware_customer().id);
+    let auth = bearer(&env.bob());
+    let mut h2 = H2::connect(&env).await;
+    let cases = [(auth.as_str(), 405u16), ("Bearer not-a-jwt", 401)];
+    for (stream, (auth, expected)) in (1u32..).step_by(2).zip(cases) {
+        h2.request(stream, &base_headers(&env, "HEAD", &path, auth), true)
+            .await;
+        let (mut status, mut data, mut ended) = (None, 0usize, false);
+        while !ended {
+            let frame = h2.next().await.expect("an answer to the HEAD");
+            if frame.stream != stream {
+                continue;
+            }
+            assert_ne!(frame.kind, RST_STREAM, "the HEAD stream was reset");
+            match frame.kind {
+                HEADERS => status = status_of(&frame.payload),
+                DATA => data += frame.payload.len(),
+                _ => {}
+            }
+            ended = frame.flags & END_STREAM != 0;
+        }
+        assert_eq!(status, Some(expected), "{auth}");
+        assert_eq!(data, 0, "a HEAD response carries no body");
+    }
+    still_serving(&env).await;
+}
