@@ -86,16 +86,6 @@ async fn run(
     };
     log.route = Some(route.template.as_str().to_string());
     let search = route.search_texts(parts.uri.query())?;
-    let now = chrono::Utc::now();
-    let allow_pending = rt.config.tickets.allow_pending;
-    let ticket = TicketContext::resolve(
-        &gw.tickets,
-        admitted.ticket_id.as_deref(),
-        &agent.id,
-        now,
-        allow_pending,
-    )
-    .await;
     let body = request_body::read_body(&parts, body, &rt.config.limits).await?;
     let content_type = parts
         .headers
@@ -116,6 +106,18 @@ async fn run(
         body: resp_body,
         held: _held,
     } = fetched;
+    // The ticket is judged once the answer is here, not when the request
+    // came in: a request held open (a slow body, a slow upstream) must not
+    // carry a ticket past its close or expiry into a disclosure.
+    let now = chrono::Utc::now();
+    let ticket = TicketContext::resolve(
+        &gw.tickets,
+        admitted.ticket_id.as_deref(),
+        &agent.id,
+        now,
+        rt.config.tickets.allow_pending,
+    )
+    .await;
     // response_filter
     let fingerprint = |v: &str| gw.ledger.fingerprint_of(v);
     let judge = Judge {

@@ -1,11 +1,14 @@
 //! Ticket-scoped disclosure over real TLS: exactly which true values each
 //! agent × ticket state sees, per record, and revocation on open connections.
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
 
 use serde_json::json;
 use support::oracle::leaks;
 use support::{bearer, Client, TestEnv};
+use tokio::io::AsyncWriteExt;
 
 use keyhole::demo::data::Customer;
 
@@ -308,6 +311,55 @@ async fn closing_or_reassigning_a_ticket_masks_the_next_response_on_open_connect
             .unwrap()
             .starts_with("denied"));
     }
+}
+
+/// The ticket is judged when the answer is in, not when the request came:
+/// an agent who holds a request open (here, a body sent in two halves) while
+/// the ticket is closed gets nothing in the clear, and no disclosure is ledgered.
+#[tokio::test]
+async fn a_request_held_open_across_a_close_reveals_nothing() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let tags = hardware_values(&a);
+    let auth = bearer(&env.alice());
+    let target = format!("/customers/{}", a.id);
+    let head = hostile::request(
+        "GET",
+        &target,
+        &env.running.addr.to_string(),
+        &[
+            ("authorization", &auth),
+            ("x-ticket-id", "T-1001"),
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+        ],
+    );
+    let mut stream =
+        hostile::tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
+    stream.write_all(&head).await.unwrap();
+    stream.write_all(b"{").await.unwrap();
+    stream.flush().await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let close = json!({"event": "close", "sent_at": now, "id": "T-1001"});
+    assert_eq!(push(&env, close).await, 200);
+    stream.write_all(b"}").await.unwrap();
+    let (bytes, _) = hostile::read_to_close(&mut stream).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(hostile::statuses(&bytes), vec![200], "{text}");
+    assert!(
+        leaks(&bytes, &tags).is_empty(),
+        "clear after the close: {text}"
+    );
+    assert!(
+        text.contains("keyhole-ticket: denied; reason=closed"),
+        "{text}"
+    );
+    assert!(!text.contains("keyhole-disclosure"), "{text}");
+    // A disclosure would have been durable before the answer left.
+    let key = keyhole::audit::load_key(&env.ledger_dir(), None).unwrap();
+    let tag = &a.devices[0].service_tag;
+    let seen = keyhole::audit::who_saw(&env.ledger_dir(), &key, tag).unwrap();
+    assert!(seen.found.is_empty(), "a disclosure was ledgered");
 }
 
 #[tokio::test]
