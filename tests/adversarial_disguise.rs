@@ -625,3 +625,62 @@ async fn device_lookups_scan_passed_fields_and_need_one_owner() {
     let judged = ticketed_at(&f, &url, bodies).await;
     assert_all_clean(&f.oracle, &judged);
 }
+
+/// What `generalize` keeps of an address (city, region, country) is the
+/// upstream's own text, and leaves in the clear: it is scanned like a passed
+/// field, so values an upstream writes into it are concealed for both agents.
+#[tokio::test]
+async fn what_generalizing_keeps_is_scanned() {
+    let policies = tempfile::tempdir().expect("tempdir");
+    let f = Fixture::start_with({
+        let dir = policies.path().to_path_buf();
+        move |c| {
+            let shipped = std::fs::read_to_string(c.policies.dir.join("customer-records.toml"))
+                .expect("shipped policy");
+            let generalized: String = shipped
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("\"address."))
+                .map(|line| {
+                    let generalize = r#""address" = { action = "generalize", to = "city", justify = ["dispatch"] }"#;
+                    if line.trim_start().starts_with("\"name\"") {
+                        format!("{line}\n{generalize}\n")
+                    } else {
+                        format!("{line}\n")
+                    }
+                })
+                .collect();
+            // The search matched the city, which no longer has a rule of its own.
+            let generalized = generalized.replace("\"address.city\", ", "");
+            std::fs::write(dir.join("customer-records.toml"), generalized).expect("policy");
+            let devices = c.policies.dir.join("devices.toml");
+            std::fs::copy(devices, dir.join("devices.toml")).expect("devices policy");
+            c.policies.dir = dir;
+        }
+    })
+    .await;
+    let other = &f.other;
+    let mut record = hostile::record_value(&f.own);
+    record["address"]["city"] = json!(format!(
+        "Utrecht {} {} {}",
+        other.devices[0].service_tag, other.phone, other.email
+    ));
+    record["address"]["region"] = json!(other.devices[0].express_service_code);
+    let mut judged = Vec::new();
+    both_agents(
+        &f,
+        "values in a generalized address",
+        record.to_string().as_bytes(),
+        &mut judged,
+    )
+    .await;
+    for (_, _, reply) in &judged {
+        assert!(
+            reply.json()["address"]["city"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Utrecht ")),
+            "the address is generalized, not dropped: {}",
+            reply.json()
+        );
+    }
+    assert_all_clean(&f.oracle, &judged);
+}

@@ -248,7 +248,13 @@ impl<'a> Walker<'a> {
             self.scanning_disclosed = false;
             return true;
         }
-        self.conceal(value, &rule.action, &rule.class, rule.scope)
+        let kept = self.conceal(value, &rule.action, &rule.class, rule.scope);
+        // Generalizing and masking keep some of the upstream's own text, which
+        // then leaves in the clear and is read like any passed text.
+        if kept && matches!(rule.action, Action::Generalize(_) | Action::Mask { .. }) {
+            self.scan(value, rec);
+        }
+        kept
     }
 
     /// Asks the ticket (and the budget) whether this record's customer is justified for `justify`.
