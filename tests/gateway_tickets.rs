@@ -362,6 +362,33 @@ async fn a_request_held_open_across_a_close_reveals_nothing() {
     assert!(seen.found.is_empty(), "a disclosure was ledgered");
 }
 
+/// A sender whose clock runs fast (within the accepted skew) pushed the
+/// ticket open; a close from a correct clock is older, yet still closes it.
+#[tokio::test]
+async fn a_close_older_than_the_open_it_follows_still_closes() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let tags = hardware_values(&a);
+    let alice = env.alice();
+    let now = chrono::Utc::now().timestamp();
+    let open = json!({"event": "upsert", "sent_at": now + 120, "ticket": {"id": "T-1001", "status": "open", "assignee": "alice", "customer_id": a.id, "category": "hardware"}});
+    assert_eq!(push(&env, open).await, 200);
+    let client = env.h1();
+    let before = get(&client, &env, &alice, Some("T-1001"), &a.id).await;
+    assert_eq!(leaks(&before.all_bytes(), &tags).len(), tags.len());
+    let close = json!({"event": "close", "sent_at": now, "id": "T-1001"});
+    assert_eq!(push(&env, close).await, 200);
+    let after = get(&client, &env, &alice, Some("T-1001"), &a.id).await;
+    assert!(
+        leaks(&after.all_bytes(), &tags).is_empty(),
+        "still clear after the close"
+    );
+    assert_eq!(
+        after.header("keyhole-ticket").as_deref(),
+        Some("denied; reason=closed")
+    );
+}
+
 #[tokio::test]
 async fn forged_stale_and_replayed_webhooks_change_nothing() {
     let env = TestEnv::start().await;

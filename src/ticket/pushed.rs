@@ -63,17 +63,28 @@ impl PushedStore {
     }
 
     /// Applies a change sent at `sent_at` (unix seconds). `false` when a newer
-    /// delivery for the same ticket was already applied.
+    /// delivery for the same ticket was already applied and this one opens or
+    /// changes the ticket.
+    ///
+    /// A close or delete always applies, however old: senders' clocks may
+    /// disagree by the accepted skew, and one running fast would otherwise
+    /// pin a ticket open against every later close. Revoking out of order
+    /// fails closed; a sender re-opens with a fresh upsert, which is newer
+    /// than everything applied.
     pub fn apply(&self, id: &str, sent_at: i64, change: Change) -> bool {
+        let revokes = matches!(change, Change::Close | Change::Delete);
         let outcome = self.entries.entry_by_ref(id).and_compute_with(|existing| {
             let existing = existing.map(|entry| entry.into_value());
-            if existing.as_ref().is_some_and(|e| e.sent_at > sent_at) {
+            let newest = existing
+                .as_ref()
+                .map_or(sent_at, |e| e.sent_at.max(sent_at));
+            if newest > sent_at && !revokes {
                 return Op::Nop;
             }
             let previous = existing.map(|e| e.state);
             Op::Put(Entry {
                 state: next_state(previous, change),
-                sent_at,
+                sent_at: newest,
             })
         });
         !matches!(
@@ -139,6 +150,24 @@ mod tests {
         assert!(store.apply("T-1", 200, Change::Delete));
         assert!(!store.apply("T-1", 150, Change::Upsert(ticket("alice"))));
         assert_eq!(store.get("T-1"), Some(Pushed::Deleted));
+    }
+
+    #[test]
+    fn a_close_or_delete_applies_however_old_and_an_older_upsert_never_reopens() {
+        for revoke in [Change::Close, Change::Delete] {
+            let store = PushedStore::new(10);
+            // A sender whose clock runs fast pushed the open.
+            assert!(store.apply("T-1", 300, Change::Upsert(ticket("alice"))));
+            assert!(store.apply("T-1", 200, revoke.clone()));
+            let revoked = store.get("T-1");
+            let still_open =
+                matches!(&revoked, Some(Pushed::Ticket(t)) if t.status == TicketStatus::Open);
+            assert!(!still_open, "{revoke:?} left {revoked:?}");
+            // The newest time seen is kept: an upsert older than the open stays refused.
+            assert!(!store.apply("T-1", 250, Change::Upsert(ticket("alice"))));
+            assert_eq!(store.get("T-1"), revoked);
+            assert!(store.apply("T-1", 301, Change::Upsert(ticket("bob"))));
+        }
     }
 
     #[test]
