@@ -684,3 +684,53 @@ async fn what_generalizing_keeps_is_scanned() {
     }
     assert_all_clean(&f.oracle, &judged);
 }
+
+/// The ledger holds fingerprints, never values (no plaintext at rest). Member
+/// names below a disclosed value are the upstream's, and an upstream can make
+/// them values: the ledger path names them `*`, so none reaches its files.
+#[tokio::test]
+async fn member_names_an_upstream_writes_never_reach_the_ledger() {
+    let f = Fixture::start().await;
+    let (own, other) = (&f.own, &f.other);
+    let values = [
+        other.phone.as_str(),
+        other.email.as_str(),
+        other.devices[0].service_tag.as_str(),
+        own.address.postal_code.as_str(),
+        own.phone.as_str(),
+    ];
+    let mut record = hostile::record_value(own);
+    let names: serde_json::Map<String, Value> =
+        values.iter().map(|v| (v.to_string(), json!("x"))).collect();
+    record["service_history"][0]["notes"] = Value::Object(names);
+    let reply = f
+        .ask(answer(raw(200, &[JSON], record.to_string().as_bytes())))
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        reply.header("keyhole-disclosure").is_some(),
+        "the notes were disclosed"
+    );
+    let mut ledger = Vec::new();
+    for entry in std::fs::read_dir(f.env.ledger_dir()).expect("ledger dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            ledger.extend(std::fs::read(path).expect("ledger file"));
+        }
+    }
+    let text = String::from_utf8_lossy(&ledger);
+    assert!(text.contains("service_history[0].notes.*"), "{text}");
+    for value in values {
+        for variant in hostile::variants(value) {
+            assert!(
+                !text.contains(&variant),
+                "{variant:?} is in the ledger: {text}"
+            );
+        }
+    }
+}

@@ -186,12 +186,18 @@ impl<'a> Walker<'a> {
                 let mark = self.path.len();
                 members.retain_mut(|(key, child)| {
                     let key: &str = key;
+                    // Only a name some rule lies under needs the syntax check.
+                    let child_node = node.and_then(|n| n.child(key)).filter(|_| plain_key(key));
                     if !self.path.is_empty() {
                         self.path.push('.');
                     }
-                    self.path.push_str(key);
-                    // Only a name some rule lies under needs the syntax check.
-                    let child_node = node.and_then(|n| n.child(key)).filter(|_| plain_key(key));
+                    // A name no rule names is the upstream's, and may be a value:
+                    // the ledger path does not spell it.
+                    self.path.push_str(if child_node.is_some() {
+                        key
+                    } else {
+                        record::UNNAMED
+                    });
                     let keep =
                         !self.name_reveals(key, child_node) && self.field(child, child_node, rec);
                     self.path.truncate(mark);

@@ -10,6 +10,9 @@ use crate::policy::CustomerSource;
 use crate::transform::conceal::scalar_text;
 use crate::transform::doc::Node;
 
+/// How a ledger path spells a member name that no rule names.
+pub(super) const UNNAMED: &str = "*";
+
 /// What is known about the record being walked, whose text borrows from the body (`'d`).
 #[derive(Default)]
 pub(super) struct RecordState<'d> {
@@ -149,6 +152,10 @@ fn collect_leaves<'d>(value: &Node<'d>, class: &Arc<str>, out: &mut Vec<(Arc<str
 
 /// Calls `visit` with the path and text of every scalar in `value`; `path`
 /// holds the path of `value` itself and is left as it was found.
+///
+/// Member names below a rule's own path are the upstream's, not the
+/// policy's, and may be values themselves (`{"+1-555-…": …}`): a ledger path
+/// names them [`UNNAMED`], so no upstream text reaches the ledger in clear.
 pub(super) fn for_each_leaf(
     value: &Node<'_>,
     path: &mut String,
@@ -156,12 +163,12 @@ pub(super) fn for_each_leaf(
 ) {
     match value {
         Node::Object(members) => {
-            for (k, v) in members {
+            for (_, v) in members {
                 let mark = path.len();
                 if !path.is_empty() {
                     path.push('.');
                 }
-                path.push_str(k);
+                path.push_str(UNNAMED);
                 for_each_leaf(v, path, visit);
                 path.truncate(mark);
             }
