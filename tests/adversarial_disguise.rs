@@ -734,3 +734,68 @@ async fn member_names_an_upstream_writes_never_reach_the_ledger() {
         }
     }
 }
+
+/// A policy that passes unlisted fields, and an upstream that moves ruled
+/// fields into another shape (a list where the rules name members, an object
+/// where they name elements, text where an object was) or spells a rule's
+/// path as one member's name: none of it escapes its rules as unlisted.
+#[tokio::test]
+async fn ruled_fields_in_another_shape_do_not_pass_as_unlisted() {
+    const UNLISTED_PASS: &str = r#"[policy]
+name = "unlisted-pass"
+unlisted = "pass"
+
+[[route]]
+methods = ["GET"]
+path = "/customers/{customer}"
+record = "$"
+customer = ["{customer}", "id"]
+
+[route.fields]
+"id"                              = "pass"
+"address.street"                  = { action = "redact", justify = ["dispatch"] }
+"address.postal_code"             = { action = "redact", justify = ["dispatch"] }
+"devices[*].service_tag"          = { action = "tokenize", justify = ["hardware"] }
+"devices[*].express_service_code" = { action = "tokenize", justify = ["hardware"] }
+"#;
+    let policies = tempfile::tempdir().expect("tempdir");
+    std::fs::write(policies.path().join("unlisted.toml"), UNLISTED_PASS).expect("policy");
+    let dir = policies.path().to_path_buf();
+    let f = Fixture::start_with(move |c| c.policies.dir = dir).await;
+    let own = &f.own;
+    let (street, postal) = (&own.address.street, &own.address.postal_code);
+    let device = &own.devices[0];
+    let (tag, code) = (&device.service_tag, &device.express_service_code);
+    let bodies = [
+        (
+            "a path as a member name",
+            json!({"id": own.id, "address.street": street, "devices[0].service_tag": tag}),
+        ),
+        (
+            "a list where members were named",
+            json!({"id": own.id, "address": [{"street": street, "postal_code": postal}]}),
+        ),
+        (
+            "an object where elements were named",
+            json!({"id": own.id, "devices": {"service_tag": tag, "express_service_code": code}}),
+        ),
+        (
+            "text where an object was",
+            json!({"id": own.id, "address": format!("{street}, {postal}"), "devices": [tag]}),
+        ),
+    ];
+    let mut judged = Vec::new();
+    for (case, body) in bodies {
+        let reply = f
+            .ask_unticketed(answer(raw(200, &[JSON], body.to_string().as_bytes())))
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{case}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        judged.push((case.to_string(), None, reply));
+    }
+    assert_all_clean(&f.oracle, &judged);
+}

@@ -105,6 +105,11 @@ impl RuleNode {
             .binary_search_by(|(name, _)| (name.len(), name.as_str()).cmp(&(key.len(), key)))
     }
 
+    /// Whether rules lie below some object member of this node.
+    pub fn has_members(&self) -> bool {
+        !self.children.is_empty()
+    }
+
     /// The node for array elements, if any rule lies below them.
     pub fn element(&self) -> Option<&RuleNode> {
         self.each.as_deref()

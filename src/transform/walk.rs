@@ -56,6 +56,16 @@ fn plain_key(key: &str) -> bool {
         .any(|b| matches!(b, b'.' | b'[' | b']' | b'*' | b'#'))
 }
 
+/// Whether `value` has the shape the rules below `node` describe: an object
+/// where they name members, an array where they name elements.
+fn fits(node: &RuleNode, value: &Node<'_>) -> bool {
+    match value {
+        Node::Object(_) => node.has_members(),
+        Node::Array(_) => node.element().is_some(),
+        _ => false,
+    }
+}
+
 impl<'a> Walker<'a> {
     pub(super) fn new(route: &'a Route, judge: &'a Judge<'a>) -> Self {
         Walker {
@@ -181,13 +191,29 @@ impl<'a> Walker<'a> {
             self.out.counts.dropped += 1;
             return false;
         }
+        // Rules lie below this value, so the policy knows its shape: a value of
+        // another shape (a list where members were named, text where an object
+        // was) would slip past them as unlisted, and goes whatever `unlisted` says.
+        if node.is_some_and(|n| !fits(n, value)) {
+            self.out.counts.dropped += 1;
+            return false;
+        }
         match value {
             Node::Object(members) => {
                 let mark = self.path.len();
                 members.retain_mut(|(key, child)| {
                     let key: &str = key;
-                    // Only a name some rule lies under needs the syntax check.
+                    // Only a name some rule lies under needs the syntax check,
+                    // and a passed unlisted one: a name in path syntax
+                    // (`"address.street"`) reads as the path of a rule it escapes.
                     let child_node = node.and_then(|n| n.child(key)).filter(|_| plain_key(key));
+                    if child_node.is_none()
+                        && self.route.unlisted == Unlisted::Pass
+                        && !plain_key(key)
+                    {
+                        self.out.counts.dropped += 1;
+                        return false;
+                    }
                     if !self.path.is_empty() {
                         self.path.push('.');
                     }
