@@ -237,6 +237,13 @@ async fn unmatched(
             ProxyError::RouteNotFound
         });
     }
+    // Nothing judges what comes back from a route no policy names, so a
+    // token swapped for its value on the way up could come straight back in
+    // clear (an upstream that echoes the path it was asked for).
+    let raw_path = CanonicalPath::parse(parts.uri.path())?;
+    if admitted.path != raw_path || admitted.query.as_deref() != parts.uri.query() {
+        return Err(ProxyError::TokenOnUnjudgedRoute);
+    }
     let body = request_body::read_body(parts, body, &rt.config.limits).await?;
     let fetched = upstream_peer(gw, rt, parts, admitted, peer, log, body).await?;
     response::passthrough(fetched.parts, fetched.body, &log.request_id)

@@ -54,6 +54,10 @@ pub enum ProxyError {
     /// so a value swapped in could be read glued to what follows it.
     #[error("tokens are swapped back only in a JSON body (Content-Type: application/json), a path or a query")]
     TokenOutsideJson,
+    /// The agent's own token on a route no policy names: its answer is not
+    /// judged, so the value swapped in could come back in clear.
+    #[error("tokens are swapped back only on routes a policy names")]
+    TokenOnUnjudgedRoute,
     /// `X-Ticket-Id` twice, not text, empty, or not a plain id.
     #[error("X-Ticket-Id must be one plain ticket id (1-128 of A-Z a-z 0-9 - _ .)")]
     TicketIdInvalid,
@@ -105,6 +109,7 @@ impl ProxyError {
             RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
             RequestBodyInvalid => (StatusCode::BAD_REQUEST, "request-body-invalid"),
             TokenOutsideJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "token-outside-json"),
+            TokenOnUnjudgedRoute => (StatusCode::FORBIDDEN, "token-on-unjudged-route"),
             TicketIdInvalid => (StatusCode::BAD_REQUEST, "ticket-id-invalid"),
             Upstream(UpstreamError::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "upstream-timeout"),
             Upstream(UpstreamError::Unreachable) => {

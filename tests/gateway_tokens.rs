@@ -238,6 +238,46 @@ async fn a_token_is_never_swapped_into_a_body_the_upstream_reads_otherwise() {
     }
 }
 
+/// With `unmatched = "pass"`, a route no policy names is forwarded and its
+/// answer passed on unjudged: a token swapped for its value there could come
+/// straight back in clear from an upstream that echoes its path. So a token is
+/// refused on such a route, in the path or the query, and nothing goes up.
+#[tokio::test]
+async fn a_token_on_a_route_no_policy_names_is_refused() {
+    let env = TestEnv::start_with(support::Behaviour::Forward, |c| {
+        c.policies.unmatched = keyhole::policy::Unmatched::Pass
+    })
+    .await;
+    let a = env.ticket_customer("T-1001").clone();
+    let client = env.h1();
+    let auth = bearer(&env.bob());
+    let token = tag_token(&read_as(&client, &env, &auth, &a.id).await);
+    let forwarded = env.recorder.count();
+    for target in [format!("/orders/{token}"), format!("/orders?tag={token}")] {
+        let url = format!("{}{target}", env.base());
+        let reply = client.get(&url, &[("authorization", &auth)]).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.error_code().as_str()),
+            (403, "token-on-unjudged-route"),
+            "{target}"
+        );
+        let bytes = String::from_utf8_lossy(&reply.all_bytes()).into_owned();
+        assert!(!bytes.contains(&a.devices[0].service_tag), "{bytes}");
+    }
+    assert_eq!(
+        env.recorder.count(),
+        forwarded,
+        "nothing reached the upstream"
+    );
+    let plain = format!("{}/orders/{}", env.base(), a.id);
+    client.get(&plain, &[("authorization", &auth)]).await;
+    assert_eq!(
+        env.recorder.count(),
+        forwarded + 1,
+        "an unnamed route without tokens is forwarded"
+    );
+}
+
 #[tokio::test]
 async fn another_agents_or_a_tampered_token_is_refused_and_nothing_is_forwarded() {
     let env = TestEnv::start().await;
