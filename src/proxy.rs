@@ -106,6 +106,18 @@ async fn run(
         body: resp_body,
         held: _held,
     } = fetched;
+    // A reload while the request was out: the answer is judged by the policy
+    // in force now, as the ticket is below, not by the one it came in under.
+    let latest = gw.runtime();
+    let (rt, route, params, search) = if std::ptr::eq(rt, &*latest) {
+        (rt, route, params, search)
+    } else {
+        let matched = latest.policies.routes.find(&parts.method, &admitted.path);
+        let (route, params) = matched.ok_or(ProxyError::RouteNotFound)?;
+        log.route = Some(route.template.as_str().to_string());
+        let search = route.search_texts(parts.uri.query())?;
+        (&*latest, route, params, search)
+    };
     // The ticket is judged once the answer is here, not when the request
     // came in: a request held open (a slow body, a slow upstream) must not
     // carry a ticket past its close or expiry into a disclosure.

@@ -1,6 +1,8 @@
 //! Operating the gateway: admin endpoints, reload without reconnecting, and
 //! vendor-site client certificates.
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
 
 use support::client::tls_config;
@@ -50,6 +52,63 @@ async fn health_readiness_and_metrics() {
     let (status, body) = down.admin_get("/readyz").await;
     assert_eq!(status, 503);
     assert!(body.contains("\"upstream\":false"), "{body}");
+}
+
+/// A request still out when a stricter policy is loaded is answered by the
+/// stricter policy: alice holds her request open (a body sent in two halves)
+/// while the tags stop being revealable at all, and gets none in clear.
+#[tokio::test]
+async fn a_policy_reloaded_while_a_request_is_out_judges_its_answer() {
+    use tokio::io::AsyncWriteExt;
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let auth = bearer(&env.alice());
+    let head = hostile::request(
+        "GET",
+        &format!("/customers/{}", a.id),
+        &env.running.addr.to_string(),
+        &[
+            ("authorization", &auth),
+            ("x-ticket-id", "T-1001"),
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+        ],
+    );
+    let mut stream =
+        hostile::tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
+    stream.write_all(&head).await.unwrap();
+    stream.write_all(b"{").await.unwrap();
+    stream.flush().await.unwrap();
+    // A whole request on another connection: the held one, written first,
+    // is in the gateway's hands by the time this one is answered.
+    let url = format!("{}/customers/{}", env.base(), a.id);
+    let before = env
+        .h1()
+        .get(&url, &[("authorization", &bearer(&env.bob()))])
+        .await;
+    assert!(before.json()["devices"][0]["service_tag"].is_string());
+    let policy = env.files.dir.join("policies/customer-records.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    // The tag rules of the record route (the search route's come later).
+    let stricter = text.replacen(
+        r#"{ action = "tokenize", justify = ["hardware", "warranty"] }"#,
+        r#""drop""#,
+        2,
+    );
+    assert_ne!(stricter, text);
+    std::fs::write(&policy, stricter).unwrap();
+    env.running.gateway.reload().expect("valid policy reloads");
+    stream.write_all(b"}").await.unwrap();
+    let (bytes, _) = hostile::read_to_close(&mut stream).await;
+    let answer = String::from_utf8_lossy(&bytes);
+    assert_eq!(hostile::statuses(&bytes), vec![200], "{answer}");
+    for device in &a.devices {
+        assert!(!answer.contains(&device.service_tag), "{answer}");
+    }
+    assert!(
+        !answer.contains("service_tag"),
+        "the tags are dropped: {answer}"
+    );
 }
 
 #[tokio::test]
