@@ -59,26 +59,13 @@ async fn health_readiness_and_metrics() {
 /// while the tags stop being revealable at all, and gets none in clear.
 #[tokio::test]
 async fn a_policy_reloaded_while_a_request_is_out_judges_its_answer() {
-    use tokio::io::AsyncWriteExt;
     let env = TestEnv::start().await;
     let a = env.ticket_customer("T-1001").clone();
     let auth = bearer(&env.alice());
-    let head = hostile::request(
-        "GET",
-        &format!("/customers/{}", a.id),
-        &env.running.addr.to_string(),
-        &[
-            ("authorization", &auth),
-            ("x-ticket-id", "T-1001"),
-            ("content-type", "application/json"),
-            ("content-length", "2"),
-        ],
-    );
-    let mut stream =
-        hostile::tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
-    stream.write_all(&head).await.unwrap();
-    stream.write_all(b"{").await.unwrap();
-    stream.flush().await.unwrap();
+    let target = format!("/customers/{}", a.id);
+    let headers = [("authorization", auth.as_str()), ("x-ticket-id", "T-1001")];
+    let (addr, ca) = (env.running.addr, &env.files.ca_cert);
+    let held = hostile::held_get(addr, ca, &target, &headers).await;
     // A whole request on another connection: the held one, written first,
     // is in the gateway's hands by the time this one is answered.
     let url = format!("{}/customers/{}", env.base(), a.id);
@@ -98,8 +85,7 @@ async fn a_policy_reloaded_while_a_request_is_out_judges_its_answer() {
     assert_ne!(stricter, text);
     std::fs::write(&policy, stricter).unwrap();
     env.running.gateway.reload().expect("valid policy reloads");
-    stream.write_all(b"}").await.unwrap();
-    let (bytes, _) = hostile::read_to_close(&mut stream).await;
+    let bytes = hostile::release(held).await;
     let answer = String::from_utf8_lossy(&bytes);
     assert_eq!(hostile::statuses(&bytes), vec![200], "{answer}");
     for device in &a.devices {

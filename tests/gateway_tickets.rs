@@ -8,7 +8,6 @@ mod support;
 use serde_json::json;
 use support::oracle::leaks;
 use support::{bearer, Client, TestEnv};
-use tokio::io::AsyncWriteExt;
 
 use keyhole::demo::data::Customer;
 
@@ -323,27 +322,13 @@ async fn a_request_held_open_across_a_close_reveals_nothing() {
     let tags = hardware_values(&a);
     let auth = bearer(&env.alice());
     let target = format!("/customers/{}", a.id);
-    let head = hostile::request(
-        "GET",
-        &target,
-        &env.running.addr.to_string(),
-        &[
-            ("authorization", &auth),
-            ("x-ticket-id", "T-1001"),
-            ("content-type", "application/json"),
-            ("content-length", "2"),
-        ],
-    );
-    let mut stream =
-        hostile::tls_connect(env.running.addr, &env.files.ca_cert, &[b"http/1.1"]).await;
-    stream.write_all(&head).await.unwrap();
-    stream.write_all(b"{").await.unwrap();
-    stream.flush().await.unwrap();
+    let headers = [("authorization", auth.as_str()), ("x-ticket-id", "T-1001")];
+    let (addr, ca) = (env.running.addr, &env.files.ca_cert);
+    let held = hostile::held_get(addr, ca, &target, &headers).await;
     let now = chrono::Utc::now().timestamp();
     let close = json!({"event": "close", "sent_at": now, "id": "T-1001"});
     assert_eq!(push(&env, close).await, 200);
-    stream.write_all(b"}").await.unwrap();
-    let (bytes, _) = hostile::read_to_close(&mut stream).await;
+    let bytes = hostile::release(held).await;
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(hostile::statuses(&bytes), vec![200], "{text}");
     assert!(

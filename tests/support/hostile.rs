@@ -307,6 +307,34 @@ pub fn error_code(bytes: &[u8]) -> Option<String> {
     body["error"]["code"].as_str().map(str::to_string)
 }
 
+/// A GET of `target` that announces a two-byte JSON body and sends its first
+/// byte only: the gateway has the request and waits for the rest, which
+/// [`release`] sends. Holds a request open across a change, as a slow client can.
+pub async fn held_get(
+    addr: SocketAddr,
+    ca: &Path,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> TlsStream<TcpStream> {
+    let mut headers = headers.to_vec();
+    headers.extend([
+        ("content-type", "application/json"),
+        ("content-length", "2"),
+    ]);
+    let head = request("GET", target, &addr.to_string(), &headers);
+    let mut stream = tls_connect(addr, ca, &[b"http/1.1"]).await;
+    stream.write_all(&head).await.expect("head");
+    stream.write_all(b"{").await.expect("first byte");
+    stream.flush().await.expect("flush");
+    stream
+}
+
+/// Sends the rest of a [`held_get`]'s body and reads the answer to the end.
+pub async fn release(mut stream: TlsStream<TcpStream>) -> Vec<u8> {
+    stream.write_all(b"}").await.expect("last byte");
+    read_to_close(&mut stream).await.0
+}
+
 /// An HTTP/1.1 request head with `Connection: close`, for raw sockets.
 pub fn request(method: &str, target: &str, host: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut out = format!("{method} {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
