@@ -193,8 +193,9 @@ async fn spelled_out_values_are_caught() {
     assert_all_clean(&f.oracle, &judged);
 }
 
-/// National phone formats, non-breaking spaces or typographic dashes, a URL-
-/// or HTML-encoded `@`, and a zero-padded express code are all found.
+/// National phone formats, non-breaking spaces, typographic dashes, minus
+/// signs or slashes, an `@` URL-encoded (once or twice), HTML-encoded or
+/// full-width, and a zero-padded express code are all found.
 #[tokio::test]
 async fn other_everyday_formats_of_phones_emails_and_codes_are_caught() {
     let f = Fixture::start().await;
@@ -239,6 +240,36 @@ async fn other_everyday_formats_of_phones_emails_and_codes_are_caught() {
             "HTML-escaped email",
             Class::Email,
             other.email.replace('@', "&#64;"),
+        ),
+        (
+            "phone with minus signs",
+            Class::Phone,
+            format!("+1\u{2212}{area}\u{2212}{exchange}\u{2212}{line}"),
+        ),
+        (
+            "phone with slashes",
+            Class::Phone,
+            format!("{area}/{exchange}/{line}"),
+        ),
+        (
+            "email with a hex entity",
+            Class::Email,
+            other.email.replace('@', "&#x40;"),
+        ),
+        (
+            "email encoded twice",
+            Class::Email,
+            other.email.replace('@', "%2540"),
+        ),
+        (
+            "email with a named entity",
+            Class::Email,
+            other.email.replace('@', "&commat;"),
+        ),
+        (
+            "email with a full-width at sign",
+            Class::Email,
+            other.email.replace('@', "\u{ff20}"),
         ),
         (
             "zero-padded code",
