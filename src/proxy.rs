@@ -74,7 +74,7 @@ async fn run(
     log: &mut RequestLog,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     let (parts, body) = req.into_parts();
-    let admitted = request_filter(rt, &parts, peer, log)?;
+    let admitted = request_filter(gw, rt, &parts, peer, log)?;
     let agent = admitted.agent.clone();
     let holder = Holder {
         agent: &agent.id,
@@ -130,6 +130,9 @@ async fn run(
         rt.config.tickets.allow_pending,
     )
     .await;
+    if ticket.names_a_known_ticket() {
+        log.ticket = ticket.ticket_id().map(str::to_owned);
+    }
     // response_filter
     let fingerprint = |v: &str| gw.ledger.fingerprint_of(v);
     let judge = Judge {
@@ -164,6 +167,7 @@ async fn run(
 }
 
 fn request_filter(
+    gw: &Gateway,
     rt: &Runtime,
     parts: &http::request::Parts,
     peer: &Peer,
@@ -183,7 +187,8 @@ fn request_filter(
         vendor: &agent.vendor,
     };
     let ticket_id = request::ticket_id(parts)?;
-    log.ticket = ticket_id.clone();
+    // Named by a fingerprint until the source confirms such a ticket exists.
+    log.ticket = ticket_id.as_deref().map(|id| unconfirmed_ticket(gw, id));
     let path = CanonicalPath::parse(parts.uri.path())?;
     let detokenized = request::detokenize_path(&rt.vault, &holder, path).and_then(|path| {
         let query = request::detokenize_query(&rt.vault, &holder, parts.uri.query())?;
@@ -305,6 +310,15 @@ async fn ledger_phase(
     log.disclosure = Some(seq);
     verdict.disclosure = Some(seq);
     Ok(verdict)
+}
+
+/// How logs and the ledger name a ticket id no source has confirmed: an agent
+/// may type anything into `X-Ticket-Id`, a customer's service tag included,
+/// and neither may hold it in clear. The keyed fingerprint still lets an
+/// auditor who suspects a value check it.
+fn unconfirmed_ticket(gw: &Gateway, id: &str) -> String {
+    let fingerprint = gw.ledger.fingerprint_of(id).to_string();
+    format!("unconfirmed-{}", &fingerprint[..16])
 }
 
 /// A ledger entry for this request, with no customers or fields yet.

@@ -500,3 +500,37 @@ async fn past_the_budget_further_customers_are_masked_and_the_event_is_recorded(
         .iter()
         .any(|r| r.reason.as_deref() == Some("budget-exceeded")));
 }
+
+/// An agent may type anything into `X-Ticket-Id`, a customer's service tag
+/// included. An id no ticket source knows is named in the ledger (and the
+/// logs) by a keyed fingerprint, never as typed; a known one as it is.
+#[tokio::test]
+async fn an_unknown_ticket_id_is_not_stored_as_typed() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let tag = a.devices[0].service_tag.clone();
+    let client = env.h1();
+    let typed = get(&client, &env, &env.alice(), Some(&tag), &a.id).await;
+    assert_eq!(
+        typed.header("keyhole-ticket").as_deref(),
+        Some("denied; reason=unknown-ticket")
+    );
+    let known = get(&client, &env, &env.bob(), Some("T-1001"), &a.id).await;
+    assert!(known
+        .header("keyhole-ticket")
+        .unwrap()
+        .starts_with("denied"));
+    let mut ledger = String::new();
+    for entry in std::fs::read_dir(env.ledger_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            ledger.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    assert!(
+        !ledger.contains(&tag),
+        "the typed tag is in the ledger: {ledger}"
+    );
+    assert!(ledger.contains("\"ticket\":\"unconfirmed-"), "{ledger}");
+    assert!(ledger.contains("\"ticket\":\"T-1001\""), "{ledger}");
+}

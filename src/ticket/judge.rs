@@ -94,6 +94,17 @@ impl TicketContext {
         self.id.as_deref()
     }
 
+    /// Whether the id named a ticket the source knows (live or not). An id
+    /// nobody knows may be anything an agent typed, a customer's value
+    /// included, so it is not written anywhere as it is.
+    pub fn names_a_known_ticket(&self) -> bool {
+        !matches!(
+            self.verdict,
+            Verdict::NoTicket
+                | Verdict::Denied(DenyReason::UnknownTicket | DenyReason::TicketUnavailable)
+        )
+    }
+
     /// The ticket, only when it passed the request-level checks.
     pub fn ticket(&self) -> Option<&Ticket> {
         match &self.verdict {
