@@ -278,6 +278,50 @@ async fn a_token_on_a_route_no_policy_names_is_refused() {
     );
 }
 
+/// A JSON body naming a member twice has no one meaning (parsers disagree on
+/// which copy wins), and only one copy would be searched for tokens: another
+/// agent's token hidden in the other went up unrefused and unledgered. Such
+/// a body is refused, and nothing is forwarded.
+#[tokio::test]
+async fn a_json_body_naming_a_member_twice_is_refused() {
+    let env = TestEnv::start().await;
+    let a = env.ticket_customer("T-1001").clone();
+    let client = env.h1();
+    let alices = tag_token(&read_as(&client, &env, &bearer(&env.alice()), &a.id).await);
+    let bob = bearer(&env.bob());
+    let url = format!("{}/customers/{}/notes", env.base(), a.id);
+    let headers = [
+        ("authorization", bob.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let forwarded = env.recorder.count();
+    for body in [
+        format!(r#"{{"notes":"{alices}","notes":"y","summary":"s"}}"#),
+        format!(r#"{{"summary":"s","a":{{"x":"{alices}","x":"y"}}}}"#),
+        format!(r#"{{"summary":"s","n\u006ftes":"{alices}","notes":"y"}}"#),
+    ] {
+        let reply = client.send(http::Method::POST, &url, &headers, &body).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.error_code().as_str()),
+            (400, "request-body-invalid"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        env.recorder.count(),
+        forwarded,
+        "nothing reached the upstream"
+    );
+    let once = r#"{"notes":"n","summary":"s"}"#;
+    let reply = client.send(http::Method::POST, &url, &headers, once).await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
 #[tokio::test]
 async fn another_agents_or_a_tampered_token_is_refused_and_nothing_is_forwarded() {
     let env = TestEnv::start().await;

@@ -115,6 +115,13 @@ pub fn detokenize_body(
         return Ok(body);
     }
     if content_type.is_some_and(is_json) {
+        // A member named twice: only the copy the parser below keeps would be
+        // searched for tokens, while the upstream may read the other.
+        let members = crate::transform::parse_document(&body, max_depth)
+            .map_err(|_| ProxyError::RequestBodyInvalid)?;
+        if members.repeats_a_name() {
+            return Err(ProxyError::RequestBodyInvalid);
+        }
         let mut doc = crate::transform::parse_json(&body, max_depth)
             .map_err(|_| ProxyError::RequestBodyInvalid)?;
         if vault.detokenize_json(holder, &mut doc)? == 0 {

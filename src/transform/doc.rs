@@ -54,6 +54,21 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Whether some object in this value names a member twice: parsers
+    /// disagree on which one wins, so such a document has no one meaning.
+    pub fn repeats_a_name(&self) -> bool {
+        match self {
+            Node::Object(members) => {
+                let mut names: Vec<&str> = members.iter().map(|(k, _)| &**k).collect();
+                names.sort_unstable();
+                names.windows(2).any(|pair| pair[0] == pair[1])
+                    || members.iter().any(|(_, v)| v.repeats_a_name())
+            }
+            Node::Array(items) => items.iter().any(Node::repeats_a_name),
+            _ => false,
+        }
+    }
+
     /// Whether this is one value rather than a list or an object.
     pub fn is_scalar(&self) -> bool {
         !matches!(self, Node::Array(_) | Node::Object(_))
