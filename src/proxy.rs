@@ -23,9 +23,9 @@ pub use peer::Peer;
 use crate::authenticate::Agent;
 use crate::gateway::{Gateway, Runtime};
 use crate::ledger::{Entry, EntryKind};
-use crate::policy::Unmatched;
+use crate::policy::{Route, SearchText, Unmatched};
 use crate::rescue::{self, ProxyError};
-use crate::route::CanonicalPath;
+use crate::route::{CanonicalPath, Params};
 use crate::telemetry::RequestLog;
 use crate::ticket::{DenyReason, TicketContext};
 use crate::token::Holder;
@@ -80,12 +80,9 @@ async fn run(
         agent: &agent.id,
         vendor: &agent.vendor,
     };
-    let matched = rt.policies.routes.find(&parts.method, &admitted.path);
-    let Some((route, params)) = matched else {
+    let Some((route, params, search)) = judging_route(rt, &parts, &admitted.path, log)? else {
         return unmatched(gw, rt, &parts, body, &admitted, peer, log).await;
     };
-    log.route = Some(route.template.as_str().to_string());
-    let search = route.search_texts(parts.uri.query())?;
     let body = request_body::read_body(&parts, body, &rt.config.limits).await?;
     let content_type = parts
         .headers
@@ -112,10 +109,8 @@ async fn run(
     let (rt, route, params, search) = if std::ptr::eq(rt, &*latest) {
         (rt, route, params, search)
     } else {
-        let matched = latest.policies.routes.find(&parts.method, &admitted.path);
-        let (route, params) = matched.ok_or(ProxyError::RouteNotFound)?;
-        log.route = Some(route.template.as_str().to_string());
-        let search = route.search_texts(parts.uri.query())?;
+        let judging = judging_route(&latest, &parts, &admitted.path, log)?;
+        let (route, params, search) = judging.ok_or(ProxyError::RouteNotFound)?;
         (&*latest, route, params, search)
     };
     // The ticket is judged once the answer is here, not when the request
@@ -207,6 +202,25 @@ fn request_filter(
         query,
         ticket_id,
     })
+}
+
+/// A route that judges a request: the route, its path parameters, and the
+/// search texts it admitted.
+type Judging<'r> = (&'r Route, Params, Vec<SearchText<'r>>);
+
+/// The route `rt`'s policies judge this request by; `None` when no policy names it.
+fn judging_route<'r>(
+    rt: &'r Runtime,
+    parts: &'r http::request::Parts,
+    path: &CanonicalPath,
+    log: &mut RequestLog,
+) -> Result<Option<Judging<'r>>, ProxyError> {
+    let Some((route, params)) = rt.policies.routes.find(&parts.method, path) else {
+        return Ok(None);
+    };
+    log.route = Some(route.template.as_str().to_string());
+    let search = route.search_texts(parts.uri.query())?;
+    Ok(Some((route, params, search)))
 }
 
 async fn upstream_peer(

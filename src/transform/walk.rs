@@ -203,14 +203,13 @@ impl<'a> Walker<'a> {
                 let mark = self.path.len();
                 members.retain_mut(|(key, child)| {
                     let key: &str = key;
-                    // Only a name some rule lies under needs the syntax check,
-                    // and a passed unlisted one: a name in path syntax
-                    // (`"address.street"`) reads as the path of a rule it escapes.
-                    let child_node = node.and_then(|n| n.child(key)).filter(|_| plain_key(key));
-                    if child_node.is_none()
-                        && self.route.unlisted == Unlisted::Pass
-                        && !plain_key(key)
-                    {
+                    // A name in path syntax (`"address.street"`) reads as the
+                    // path of a rule it escapes, so it goes. Only a name some
+                    // rule lies under, or one that would pass unlisted, needs
+                    // the check: any other goes as unlisted anyway.
+                    let child_node = node.and_then(|n| n.child(key));
+                    let checked = child_node.is_some() || self.route.unlisted == Unlisted::Pass;
+                    if checked && !plain_key(key) {
                         self.out.counts.dropped += 1;
                         return false;
                     }
