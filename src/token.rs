@@ -16,6 +16,7 @@
 mod config;
 mod key;
 mod payload;
+mod recent;
 mod refused;
 mod scan;
 mod seal;
@@ -152,7 +153,7 @@ impl TokenVault {
         for entry in &cfg.keys {
             let key = TokenKey::load(&entry.id, &entry.file, entry.retired)?;
             if entry.id == cfg.active {
-                active = Some(key);
+                active = Some(key.remembering(cfg.recent_tokens));
             } else {
                 others.push(key);
             }

@@ -12,9 +12,21 @@ use sha2::{Digest, Sha256};
 
 /// A vault whose one key has the given id and secret, loaded from a real file.
 fn vault_with(dir: &std::path::Path, id: &str, secret: &[u8; 32]) -> TokenVault {
+    vault_remembering(dir, id, secret, 16_384)
+}
+
+/// The same, remembering `recent` recently sealed tokens.
+fn vault_remembering(
+    dir: &std::path::Path,
+    id: &str,
+    secret: &[u8; 32],
+    recent: usize,
+) -> TokenVault {
     let file = dir.join(format!("{id}.key"));
     fs::write(&file, format!("{}\n", hex::encode(secret))).unwrap();
-    let text = format!("active = \"{id}\"\n[[keys]]\nid = \"{id}\"\nfile = \"{id}.key\"\n");
+    let text = format!(
+        "active = \"{id}\"\nrecent_tokens = {recent}\n[[keys]]\nid = \"{id}\"\nfile = \"{id}.key\"\n"
+    );
     let mut cfg: TokensConfig = toml::from_str(&text).unwrap();
     cfg.resolve_paths(dir);
     TokenVault::load(&cfg).unwrap()
@@ -121,6 +133,28 @@ proptest! {
                     "token {} contains {} from {}", token, window, image
                 );
             }
+        }
+    }
+
+    #[test]
+    fn remembered_tokens_are_the_tokens_sealed_afresh(
+        // Few agents, classes and values, so the sequence repeats itself and
+        // two slots see plenty of hits, misses and replacements.
+        views in proptest::collection::vec(
+            ("[ab]", "(service_tag|express_service_code)", "[xy]{1,2}", scope()),
+            1..40,
+        ),
+        secret in any::<[u8; 32]>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let remembering = vault_remembering(dir.path(), "k1", &secret, 2);
+        let afresh = vault_remembering(dir.path(), "k1", &secret, 0);
+        for (agent, class, value, scope) in &views {
+            let holder = Holder { agent, vendor: "acme" };
+            let token = remembering.tokenize(&holder, *scope, class, value);
+            prop_assert_eq!(&token, &afresh.tokenize(&holder, *scope, class, value));
+            let opened = remembering.detokenize(&holder, &token).unwrap();
+            prop_assert_eq!((opened.value.as_str(), opened.class.as_str()), (value.as_str(), class.as_str()));
         }
     }
 }

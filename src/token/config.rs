@@ -16,6 +16,7 @@ pub const MAX_KEY_ID_LEN: usize = 8;
 /// ```toml
 /// [tokens]
 /// active = "k2"
+/// recent_tokens = 16384
 ///
 /// [[tokens.keys]]
 /// id = "k1"
@@ -26,7 +27,7 @@ pub const MAX_KEY_ID_LEN: usize = 8;
 /// id = "k2"
 /// file = "keys/token-k2.key"
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokensConfig {
     /// Id of the key that mints new tokens; it must name a key that is not retired.
@@ -34,6 +35,27 @@ pub struct TokensConfig {
     /// Every key whose tokens Keyhole still recognizes, retired ones included so
     /// that `token inspect` can still name the holder of an old leaked token.
     pub keys: Vec<TokenKeyConfig>,
+    /// Tokens the active key remembers, so a value it sealed recently for the
+    /// same holder and field is not sealed again: about 150 bytes each, no
+    /// clear value kept (see `recent.rs`). 0 seals every token afresh.
+    pub recent_tokens: usize,
+}
+
+/// Default for [`TokensConfig::recent_tokens`]: a few thousand customers'
+/// tags and codes, about 2.5 MB.
+pub const DEFAULT_RECENT_TOKENS: usize = 16_384;
+
+/// Most tokens `recent_tokens` may ask to remember (about 150 MB).
+pub const MAX_RECENT_TOKENS: usize = 1 << 20;
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            active: String::new(),
+            keys: Vec::new(),
+            recent_tokens: DEFAULT_RECENT_TOKENS,
+        }
+    }
 }
 
 /// One `[[tokens.keys]]` entry.
@@ -60,6 +82,12 @@ impl TokensConfig {
     /// Checks that key ids are well-formed and unique, that every key names a
     /// file, and that `active` names a key that is not retired.
     pub fn validate(&self) -> Result<(), Invalid> {
+        if self.recent_tokens > MAX_RECENT_TOKENS {
+            return Err(Invalid::new(
+                "tokens.recent_tokens",
+                format!("at most {MAX_RECENT_TOKENS}"),
+            ));
+        }
         let mut seen = HashSet::new();
         for (i, key) in self.keys.iter().enumerate() {
             key.validate(i)?;
@@ -213,6 +241,16 @@ mod tests {
         let err = cfg.validate().unwrap_err();
         assert_eq!(err.key, "tokens.keys[1].id");
         assert!(err.reason.contains("duplicate"));
+    }
+
+    #[test]
+    fn recent_tokens_defaults_and_is_bounded() {
+        assert_eq!(parse(TWO_KEYS).recent_tokens, DEFAULT_RECENT_TOKENS);
+        let mut cfg = parse(&format!("recent_tokens = 0\n{TWO_KEYS}"));
+        assert_eq!(cfg.recent_tokens, 0);
+        assert_eq!(cfg.validate(), Ok(()));
+        cfg.recent_tokens = MAX_RECENT_TOKENS + 1;
+        assert_eq!(cfg.validate().unwrap_err().key, "tokens.recent_tokens");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use aes_gcm_siv::AesGcmSiv;
 use rand::TryRngCore;
 use ring::hmac;
 
+use super::recent::RecentTokens;
 use super::TOKEN_PREFIX;
 use crate::config::Invalid;
 
@@ -66,6 +67,9 @@ pub(super) struct TokenKey {
     /// HMAC-SHA256 keyed with the nonce subkey, once: a token costs only its
     /// payload's blocks.
     pub nonce_mac: hmac::Key,
+    /// Tokens this key sealed recently, by payload digest (none until
+    /// [`TokenKey::remembering`]).
+    pub recent: RecentTokens,
 }
 
 impl TokenKey {
@@ -80,6 +84,15 @@ impl TokenKey {
             retired,
             cipher: TokenCipher::new(encrypt_key.as_ref().into()),
             nonce_mac: hmac::Key::new(hmac::HMAC_SHA256, nonce_key.as_ref()),
+            recent: RecentTokens::new(0),
+        }
+    }
+
+    /// The same key, remembering up to `entries` recently sealed tokens.
+    pub fn remembering(self, entries: usize) -> TokenKey {
+        TokenKey {
+            recent: RecentTokens::new(entries),
+            ..self
         }
     }
 
