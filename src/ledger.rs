@@ -37,6 +37,7 @@ mod lines;
 mod manifest;
 pub mod read;
 pub mod record;
+mod regular;
 mod relay;
 mod scan;
 mod sched;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use keyhole::audit::{run_to, verify, verify_anchored, Anchor, AuditCommand, BadRecord};
 use keyhole::ledger::record::{encode, parse_hash, Hash};
-use keyhole::ledger::{Ledger, LedgerConfig, CHECKPOINT_FILE, MANIFEST_FILE};
+use keyhole::ledger::{Checkpoint, Ledger, LedgerConfig, CHECKPOINT_FILE, MANIFEST_FILE};
 use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
 
@@ -17,6 +17,9 @@ const RECORDS: u64 = 300;
 
 /// An edit to a segment's lines.
 type Edit = dyn Fn(&mut Vec<String>);
+
+/// A change to a ledger directory.
+type Tamper = dyn Fn(&Path);
 
 /// A ledger of `RECORDS` records over several small segments.
 async fn build(root: &Path) -> LedgerConfig {
@@ -495,4 +498,107 @@ async fn a_key_swapped_in_through_the_manifest_is_shown_or_refused() {
         );
         drop(keep);
     }
+}
+
+/// The files verify reads by name (checkpoint log, manifest, the key file the
+/// manifest names) are the directory's to choose: a FIFO would block the
+/// reader and a device never end. Each is refused, and verify returns.
+#[cfg(unix)]
+#[tokio::test]
+async fn files_that_are_not_regular_are_refused_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let fifo = root.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let manifest_naming = |key_file: &Path| {
+        let mut m = keyhole::ledger::Manifest::read(&cfg.dir).unwrap().unwrap();
+        m.key_file = key_file.to_path_buf();
+        serde_json::to_vec(&m).unwrap()
+    };
+    let zero = Path::new("/dev/zero");
+    let cases: Vec<(&str, Box<Tamper>)> = vec![
+        ("checkpoint log -> fifo", link(CHECKPOINT_FILE, &fifo)),
+        ("checkpoint log -> /dev/zero", link(CHECKPOINT_FILE, zero)),
+        ("manifest -> fifo", link(MANIFEST_FILE, &fifo)),
+        ("manifest -> /dev/zero", link(MANIFEST_FILE, zero)),
+        ("key file is a fifo", {
+            let m = manifest_naming(&fifo);
+            Box::new(move |dir: &Path| std::fs::write(dir.join(MANIFEST_FILE), &m).unwrap())
+        }),
+        ("key file is /dev/zero", {
+            let m = manifest_naming(zero);
+            Box::new(move |dir: &Path| std::fs::write(dir.join(MANIFEST_FILE), &m).unwrap())
+        }),
+    ];
+    for (case, tamper) in cases {
+        let (_keep, dir) = tampered(&cfg, |dir| tamper(dir));
+        // Run where a hang would be seen as one, not as a test that never ends.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let probe = dir.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(verify_cli_result(&probe));
+        });
+        let outcome = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("{case}: verify did not return"));
+        match outcome {
+            Err(err) => assert!(err.contains("not a regular file"), "{case}: {err}"),
+            Ok((code, text)) => {
+                assert_eq!(code, 1, "{case}: {text}");
+                assert!(text.contains("not a regular file"), "{case}: {text}");
+            }
+        }
+    }
+}
+
+/// Replaces `name` in a ledger directory with a symbolic link to `target`.
+fn link(name: &'static str, target: &Path) -> Box<Tamper> {
+    let target = target.to_path_buf();
+    Box::new(move |dir: &Path| {
+        std::fs::remove_file(dir.join(name)).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join(name)).unwrap();
+    })
+}
+
+/// `audit verify DIR` as the command line runs it: its exit code and report,
+/// or the error it stops with.
+fn verify_cli_result(dir: &Path) -> Result<(u8, String), String> {
+    let mut out = Vec::new();
+    let cmd = AuditCommand::Verify {
+        dir: dir.to_path_buf(),
+        key: None,
+        anchors: Vec::new(),
+        chain_only: false,
+        json: false,
+    };
+    let code = run_to(cmd, &mut out).map_err(|e| e.to_string())?;
+    let code = if format!("{code:?}") == format!("{:?}", std::process::ExitCode::SUCCESS) {
+        0
+    } else {
+        1
+    };
+    Ok((code, String::from_utf8(out).unwrap()))
+}
+
+/// Cutting the newest checkpoint away with the records after it leaves a
+/// consistent ledger; the report's time of the newest checkpoint is what
+/// shows the gap to a reader who knows the gateway ran on.
+#[tokio::test]
+async fn the_report_gives_the_time_of_the_newest_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = build(root.path()).await;
+    let newest = Checkpoint::read_all(&cfg.dir)
+        .unwrap()
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|c| c.time)
+        .max()
+        .unwrap();
+    let (code, text) = verify_cli(&cfg.dir, &[], false, false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(&format!("newest written {newest}")), "{text}");
 }

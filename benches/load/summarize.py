@@ -178,8 +178,12 @@ def presidio_ratio(presidio, bench):
     if not presidio or not bench:
         return None
     keyhole = bench["records_per_s"]
+    afresh = bench.get("sealed_afresh_records_per_s")
+    per_element = presidio["presidio_per_element"]["records_per_s"]
     return {
         "keyhole_records_per_s": round(keyhole, 1),
+        "keyhole_sealed_afresh_records_per_s": afresh and round(afresh, 1),
+        "ratio_sealed_afresh_vs_per_element": afresh and round(afresh / per_element, 1),
         "presidio_per_element_records_per_s": presidio["presidio_per_element"]["records_per_s"],
         "presidio_whole_record_records_per_s": presidio["presidio_whole_record"]["records_per_s"],
         "presidio_whole_record_lists_intact": presidio["presidio_whole_record"]["lists_intact"],
@@ -197,7 +201,9 @@ def verdicts(rat, memory, pres):
     if memory:
         v["peak_rss_lt_100MiB"] = memory["peak_rss_mib"] < TARGETS["peak_rss_mib_max"]
     if pres:
-        v["policy_ge_100x_presidio"] = pres["ratio_vs_per_element"] >= TARGETS["policy_vs_presidio_min"]
+        # Presidio encrypts every value afresh: so is Keyhole judged, where measured.
+        ratio = pres["ratio_sealed_afresh_vs_per_element"] or pres["ratio_vs_per_element"]
+        v["policy_ge_100x_presidio"] = ratio >= TARGETS["policy_vs_presidio_min"]
     return v
 
 
@@ -237,7 +243,9 @@ def print_table(result):
         p = result["presidio"]
         print(f"\npolicy engine vs Presidio (records/s): Keyhole {p['keyhole_records_per_s']}, "
               f"presidio-structured {p['presidio_per_element_records_per_s']} "
-              f"(x{p['ratio_vs_per_element']}); whole-record mode "
+              f"(x{p['ratio_vs_per_element']}); every token sealed afresh "
+              f"{p['keyhole_sealed_afresh_records_per_s']} (x{p['ratio_sealed_afresh_vs_per_element']}); "
+              f"whole-record mode "
               f"{p['presidio_whole_record_records_per_s']} (x{p['ratio_vs_whole_record']}, "
               f"lists intact: {p['presidio_whole_record_lists_intact']})")
     print("\ntargets:", json.dumps(result["targets_met"]))

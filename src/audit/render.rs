@@ -53,9 +53,11 @@ pub fn verify(dir: &Path, report: &VerifyReport, passed: bool, json: bool) -> St
         (Some(why), false) => format!("NOT authenticated: {why}"),
         (None, false) => "NOT authenticated: no key".to_string(),
     };
-    let last_cp = report
-        .last_checkpoint
-        .map_or_else(|| "none".into(), |s| format!("seq {s}"));
+    let last_cp = match (report.last_checkpoint, &report.newest_checkpoint_time) {
+        (None, _) => "none".to_string(),
+        (Some(seq), None) => format!("seq {seq}"),
+        (Some(seq), Some(time)) => format!("seq {seq}, newest written {time}"),
+    };
     let _ = writeln!(out, "segments      {}", report.segments);
     let _ = writeln!(
         out,

@@ -39,6 +39,11 @@ pub struct VerifyReport {
     pub checkpoints: usize,
     /// Highest checkpointed seq.
     pub last_checkpoint: Option<u64>,
+    /// When the newest checkpoint was written (RFC 3339). A running gateway
+    /// writes one every `checkpoint_interval_secs`, so one much older than
+    /// the gateway's last activity means its later records and checkpoints
+    /// were cut away together, which the chain alone cannot show.
+    pub newest_checkpoint_time: Option<String>,
     /// Whether checkpoint MACs were checked (false without the key).
     pub checkpoints_authenticated: bool,
     /// Bytes of an unfinished final record, left by a crash and cut off at the
@@ -163,6 +168,7 @@ pub fn verify_anchored(
         head: hash_hex(&Head::EMPTY.hash),
         checkpoints: all.len(),
         last_checkpoint: None,
+        newest_checkpoint_time: None,
         checkpoints_authenticated: key.is_some(),
         unfinished_tail_bytes: 0,
         quarantined: count_quarantined(dir),
@@ -187,6 +193,7 @@ pub fn verify_anchored(
         }
     };
     report.last_checkpoint = checkpoints.keys().next_back().copied();
+    report.newest_checkpoint_time = newest_time(&all);
     let head = walk_all(&segments, &anchored, &mut report, io)?;
     report.last_seq = head.seq;
     report.head = hash_hex(&head.hash);
@@ -389,4 +396,15 @@ fn truncation(
 
 fn count_quarantined(dir: &Path) -> usize {
     std::fs::read_dir(dir.join(QUARANTINE_DIR)).map_or(0, |entries| entries.count())
+}
+/// The time of the newest well-formed checkpoint, as written.
+fn newest_time(all: &[Result<Checkpoint, u64>]) -> Option<String> {
+    all.iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter_map(|c| {
+            let at = chrono::DateTime::parse_from_rfc3339(&c.time).ok()?;
+            Some((at, &c.time))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, time)| time.clone())
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::Faults;
 use super::record::hash_hex;
+use super::regular::read_regular;
 use super::scan::Head;
 use super::{LedgerError, LedgerKey};
 
@@ -62,7 +63,7 @@ impl Checkpoint {
     /// number of a line that is not one. An unfinished final line (a crash
     /// mid-write) is skipped.
     pub fn read_all(dir: &Path) -> io::Result<Vec<Result<Checkpoint, u64>>> {
-        let bytes = match std::fs::read(dir.join(CHECKPOINT_FILE)) {
+        let bytes = match read_regular(&dir.join(CHECKPOINT_FILE), u64::MAX) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -109,7 +110,7 @@ impl Log {
             .create(true)
             .open(&path)
             .map_err(io_err)?;
-        let bytes = std::fs::read(&path).map_err(io_err)?;
+        let bytes = read_regular(&path, u64::MAX).map_err(io_err)?;
         let len = complete_len(&bytes) as u64;
         if len != bytes.len() as u64 {
             file.set_len(len).map_err(io_err)?;

@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 use ring::hmac;
 
+use super::regular::read_regular;
+
+/// A key file is 64 hex digits and whitespace; anything larger is not one.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
 /// Length of the ledger key in bytes.
 pub const KEY_LEN: usize = 32;
 
@@ -61,10 +66,13 @@ impl LedgerKey {
 
     /// Reads a key file: 64 hex digits, surrounding whitespace ignored.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let read = |source| KeyError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let bytes = read_regular(path, MAX_KEY_FILE_BYTES).map_err(read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| read(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8")))?;
         let mut bytes = [0u8; KEY_LEN];
         hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| KeyError::Malformed {
             path: path.to_path_buf(),

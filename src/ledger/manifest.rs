@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::regular::read_regular;
 use super::segment::sync_dir;
+
+/// A manifest is a few lines; anything larger is not one.
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 use super::{LedgerError, LedgerKey};
 
 /// File name of the manifest inside a ledger directory.
@@ -28,7 +32,7 @@ pub struct Manifest {
 impl Manifest {
     /// Reads the manifest of `dir`, `None` if there is none.
     pub fn read(dir: &Path) -> io::Result<Option<Manifest>> {
-        match std::fs::read(dir.join(MANIFEST_FILE)) {
+        match read_regular(&dir.join(MANIFEST_FILE), MAX_MANIFEST_BYTES) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
