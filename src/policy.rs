@@ -7,6 +7,7 @@
 
 pub mod detector;
 pub mod file;
+pub mod lookup;
 pub mod query;
 pub mod rule;
 pub mod tooling;
@@ -20,11 +21,12 @@ use serde::Deserialize;
 
 pub use detector::{Detector, Detectors};
 pub use file::PolicyFileError;
+pub use lookup::PathLookups;
 pub use query::{QueryRefused, QueryRules, SearchText, MAX_SEARCH_TEXTS};
 pub use rule::{Action, FieldRule, Generalize, REDACTED};
 pub use tree::{RecordSelector, RuleTree};
 
-use crate::route::{PathTemplate, RouteTable};
+use crate::route::{Params, PathTemplate, RouteTable};
 
 /// `[policies]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +110,8 @@ pub struct Route {
     /// `[route.query]`: the query parameters it forwards and its search texts;
     /// `None` forwards any query as sent.
     pub query: Option<QueryRules>,
+    /// `[route.params]`: path parameters that must show in the record they find.
+    pub lookups: PathLookups,
 }
 
 impl Route {
@@ -121,13 +125,27 @@ impl Route {
             || self.detectors.iter().any(|d| d.action == Action::Tokenize)
     }
 
-    /// The request's search texts under this route's query rules; none when
-    /// the route has no `[route.query]` (any query is forwarded as sent).
-    pub fn search_texts(&self, query: Option<&str>) -> Result<Vec<SearchText<'_>>, QueryRefused> {
-        match &self.query {
-            Some(rules) => rules.admit(query),
-            None => Ok(Vec::new()),
-        }
+    /// The request's search texts: its query's under `[route.query]` (none
+    /// without one: any query is forwarded as sent), and its looked-up path
+    /// parameters under `[route.params]`, from `sent`, the path's parameters
+    /// as the agent sent them.
+    pub fn search_texts(
+        &self,
+        query: Option<&str>,
+        sent: &Params,
+    ) -> Result<Vec<SearchText<'_>>, QueryRefused> {
+        let mut texts = match &self.query {
+            Some(rules) => rules.admit(query)?,
+            None => Vec::new(),
+        };
+        self.lookups.admit(sent, &mut texts);
+        Ok(texts)
+    }
+
+    /// Whether the records are the whole body: one record, which a lookup
+    /// that does not show in it hides whole.
+    pub fn single_record(&self) -> bool {
+        self.record.steps.is_empty()
     }
 }
 

@@ -219,7 +219,15 @@ fn judging_route<'r>(
         return Ok(None);
     };
     log.route = Some(route.template.as_str().to_string());
-    let search = route.search_texts(parts.uri.query())?;
+    // Looked up as the agent sent it: a token stays the token it was shown.
+    let sent = match route.lookups.is_empty() {
+        true => Params::new(),
+        false => CanonicalPath::parse(parts.uri.path())
+            .ok()
+            .and_then(|raw| route.template.matches(&raw))
+            .unwrap_or_default(),
+    };
+    let search = route.search_texts(parts.uri.query(), &sent)?;
     Ok(Some((route, params, search)))
 }
 

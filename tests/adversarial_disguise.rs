@@ -58,9 +58,19 @@ async fn both_agents(f: &Fixture, case: &str, body: &[u8], out: &mut Vec<Judged>
 
 /// Alice asks for `url` under her ticket while the upstream answers each body.
 async fn ticketed_at(f: &Fixture, url: &str, bodies: Vec<(&str, String)>) -> Vec<Judged> {
+    let cases = bodies.into_iter().map(|(case, body)| (case, body, 200));
+    ticketed_expecting(f, url, cases.collect()).await
+}
+
+/// As `ticketed_at`, with the status each case must get.
+async fn ticketed_expecting(
+    f: &Fixture,
+    url: &str,
+    cases: Vec<(&str, String, u16)>,
+) -> Vec<Judged> {
     let alice = bearer(&f.env.alice());
     let mut judged = Vec::new();
-    for (case, body) in bodies {
+    for (case, body, status) in cases {
         let headers = [("authorization", alice.as_str()), ("x-ticket-id", "T-1001")];
         f.queue
             .lock()
@@ -69,7 +79,7 @@ async fn ticketed_at(f: &Fixture, url: &str, bodies: Vec<(&str, String)>) -> Vec
         let reply = f.env.h1().get(url, &headers).await;
         assert_eq!(
             reply.status,
-            200,
+            status,
             "{case}: {}",
             String::from_utf8_lossy(&reply.body)
         );
@@ -611,7 +621,10 @@ async fn search_envelopes_of_the_wrong_shape_reveal_nothing_foreign() {
 }
 
 /// The device route, with another customer's values in its passed fields and an
-/// owner id that is doubled, missing or not a string.
+/// owner id that is doubled, missing or not a string. The route looks a device
+/// up by its tag: a record that does not show the tag asked for in the clear
+/// (another customer's device, or one whose owner is unclear) is answered as
+/// not found.
 #[tokio::test]
 async fn device_lookups_scan_passed_fields_and_need_one_owner() {
     let f = Fixture::start().await;
@@ -628,32 +641,59 @@ async fn device_lookups_scan_passed_fields_and_need_one_owner() {
         other.devices[0].service_tag, other.phone, other.email
     ));
     free_text["warranty"]["plan"] = json!({ other.devices[0].express_service_code.clone(): 1 });
-    let foreign = {
-        let mut d = serde_json::to_value(&other.devices[0]).expect("json");
-        d["customer_id"] = json!(other.id);
+    let as_json = |d: &Value| d.to_string();
+    let owned_by = |d: &Value, id: &str| {
+        let mut d = d.clone();
+        d["customer_id"] = json!(id);
         d
     };
-    let foreign_json = foreign.to_string();
-    let foreign_inner = &foreign_json[1..foreign_json.len() - 1];
-    let bodies = vec![
-        ("values in passed fields", free_text.to_string()),
+    let foreign = owned_by(
+        &serde_json::to_value(&other.devices[0]).expect("json"),
+        &other.id,
+    );
+    let mine = owned_by(&device(json!(own.id)), &own.id);
+    let doubled = |d: &Value, then: &str| {
+        let text = as_json(d);
+        format!(r#"{{{},"customer_id":"{then}"}}"#, &text[1..text.len() - 1])
+    };
+    let without_owner = |d: &Value| {
+        let mut d = d.clone();
+        d.as_object_mut().expect("object").remove("customer_id");
+        as_json(&d)
+    };
+    let owner_array = |d: &Value, id: &str| {
+        let mut d = d.clone();
+        d["customer_id"] = json!([id]);
+        as_json(&d)
+    };
+    let cases = vec![
+        ("values in passed fields", as_json(&free_text), 200),
+        ("another's device", as_json(&foreign), 404),
         (
-            "owner doubled",
-            format!(r#"{{{foreign_inner},"customer_id":"{}"}}"#, own.id),
+            "another's device, owner doubled",
+            doubled(&foreign, &own.id),
+            404,
         ),
-        ("owner as an array", {
-            let mut d = foreign.clone();
-            d["customer_id"] = json!([own.id]);
-            d.to_string()
-        }),
-        ("owner missing", {
-            let mut d = foreign.clone();
-            d.as_object_mut().expect("object").remove("customer_id");
-            d.to_string()
-        }),
+        (
+            "another's device, owner as an array",
+            owner_array(&foreign, &own.id),
+            404,
+        ),
+        (
+            "another's device, owner missing",
+            without_owner(&foreign),
+            404,
+        ),
+        ("own device, owner doubled", doubled(&mine, &other.id), 404),
+        (
+            "own device, owner as an array",
+            owner_array(&mine, &own.id),
+            404,
+        ),
+        ("own device, owner missing", without_owner(&mine), 404),
     ];
     let url = format!("{}/devices/{}", f.env.base(), own.devices[0].service_tag);
-    let judged = ticketed_at(&f, &url, bodies).await;
+    let judged = ticketed_expecting(&f, &url, cases).await;
     assert_all_clean(&f.oracle, &judged);
 }
 

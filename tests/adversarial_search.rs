@@ -439,3 +439,71 @@ async fn hidden_matches_do_not_crowd_out_shown_ones() {
         "q={s}&limit=1 hides every shown match"
     );
 }
+
+/// A device lookup by tag is a search by tag: the upstream finds the device
+/// whether or not the agent may see its tag. A tag the agent is not shown
+/// (no ticket, or another customer's) is answered exactly as a tag that does
+/// not exist; a tag the ticket discloses, or the agent's own token, finds
+/// its device.
+#[tokio::test]
+async fn a_device_found_by_a_tag_not_shown_is_answered_as_not_found() {
+    let env = TestEnv::start().await;
+    let oracle = Oracle::new(&env.data);
+    let own = env.hardware_customer().clone();
+    let other = env.customer_other_than(&own.id).clone();
+    let missing = "ZZ9ZZ9Z";
+    assert!(env.data.search(missing, 1).is_empty());
+    let device = |tag: &str| format!("{}/devices/{}", env.base(), enc(tag));
+    let bob = bearer(&env.bob());
+    let alice = bearer(&env.alice());
+    let as_bob = [("authorization", bob.as_str())];
+    let as_alice = [("authorization", alice.as_str()), ("x-ticket-id", "T-1001")];
+    // What the agent gets for a tag that finds nothing, request id aside.
+    let shape = |reply: &Reply| {
+        let mut body = reply.json();
+        body["error"]["request_id"] = Value::Null;
+        (reply.status, body, reply.header("keyhole-disclosure"))
+    };
+    for client in [env.h1(), env.h2()] {
+        let nothing = shape(&client.get(&device(missing), &as_bob).await);
+        assert_eq!(nothing.0, 404);
+        let probes = [
+            (&as_bob[..], own.devices[0].service_tag.clone()),
+            (&as_bob[..], other.devices[0].service_tag.to_lowercase()),
+            (&as_alice[..], other.devices[0].service_tag.clone()),
+        ];
+        for (headers, tag) in &probes {
+            let reply = client.get(&device(tag), headers).await;
+            oracle.assert_clean(&reply.all_bytes(), None, tag);
+            assert_eq!(
+                shape(&reply),
+                nothing,
+                "{tag}: told apart from a missing tag"
+            );
+        }
+        // Alice's ticket discloses her customer's tags, typed in any case.
+        for tag in [
+            own.devices[0].service_tag.clone(),
+            own.devices[0].service_tag.to_lowercase(),
+        ] {
+            let reply = client.get(&device(&tag), &as_alice).await;
+            assert_eq!(reply.status, 200, "{tag}");
+            assert_eq!(
+                reply.json()["service_tag"],
+                own.devices[0].service_tag.as_str()
+            );
+            assert!(reply.header("keyhole-disclosure").is_some(), "ledgered");
+        }
+        // Bob's own token, from his view of the customer, finds the device.
+        let view = client
+            .get(&format!("{}/customers/{}", env.base(), own.id), &as_bob)
+            .await
+            .json();
+        let token = view["devices"][0]["service_tag"].as_str().expect("a tag");
+        assert!(token.starts_with("tok_"), "{token}");
+        let reply = client.get(&device(token), &as_bob).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["service_tag"], token);
+        oracle.assert_clean(&reply.all_bytes(), None, "bob's token");
+    }
+}

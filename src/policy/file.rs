@@ -8,7 +8,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::detector::{Detector, DetectorSpec, Detectors};
-use super::query::{QueryRuleSpec, QueryRules};
+use super::lookup::PathLookups;
+use super::query::{QueryRuleSpec, QueryRules, SearchSpec};
 use super::rule::RuleSpec;
 use super::tree::{parse_path, RecordSelector, RuleTree};
 use super::{CustomerSource, Route, Unlisted};
@@ -89,6 +90,8 @@ struct RouteSpec {
     fields: BTreeMap<String, Spanned<RuleSpec>>,
     #[serde(default)]
     query: Option<BTreeMap<String, QueryRuleSpec>>,
+    #[serde(default)]
+    params: BTreeMap<String, SearchSpec>,
 }
 
 /// Reads and compiles the routes of one policy file.
@@ -198,6 +201,8 @@ fn compile_route(
         .map(|q| QueryRules::compile(q, &record, &fields, &envelope, ctx.policy.unlisted))
         .transpose()
         .map_err(&fail)?;
+    let shape = (&record, &fields, &envelope, ctx.policy.unlisted);
+    let lookups = PathLookups::compile(&spec.params, &template, shape).map_err(&fail)?;
     let needs_customer = fields.rules.iter().any(|r| !r.justify.is_empty())
         || ctx.detectors.iter().any(|d| !d.justify.is_empty());
     if needs_customer && customer.is_empty() {
@@ -217,6 +222,7 @@ fn compile_route(
         detectors: ctx.detectors.clone(),
         unlisted: ctx.policy.unlisted,
         query,
+        lookups,
     })
 }
 

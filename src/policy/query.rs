@@ -57,7 +57,8 @@ impl<'de> serde::Deserialize<'de> for QueryRuleSpec {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SearchSpec {
-    matches: Vec<String>,
+    /// The record fields the text must show in.
+    pub(super) matches: Vec<String>,
 }
 
 /// A route's compiled query rules.
@@ -138,7 +139,7 @@ impl QueryRules {
                 }
                 QueryRuleSpec::Search(s) => QueryParam {
                     written: s.matches.clone(),
-                    fields: compile_matches(name, &s.matches, fields)?,
+                    fields: compile_matches(&format!("query parameter {name:?}"), &s.matches, fields)?,
                 },
             };
             params.insert(name.clone(), param);
@@ -201,25 +202,23 @@ impl QueryRules {
     }
 }
 
-fn compile_matches(
-    name: &str,
+pub(super) fn compile_matches(
+    what: &str,
     paths: &[String],
     fields: &RuleTree,
 ) -> Result<Vec<Vec<Step>>, String> {
     if paths.is_empty() {
-        return Err(format!(
-            "query parameter {name:?}: `matches` must name at least one field"
-        ));
+        return Err(format!("{what}: `matches` must name at least one field"));
     }
     let mut compiled = Vec::with_capacity(paths.len());
     for path in paths {
-        let steps = parse_path(path).map_err(|e| format!("query parameter {name:?}: {e}"))?;
+        let steps = parse_path(path).map_err(|e| format!("{what}: {e}"))?;
         // A field without a rule of its own is never shown under this name, so
         // text could never be found in it: most likely a typo.
         let rule = fields.lookup(&steps).filter(|rule| rule.path == *path);
         let Some(rule) = rule.filter(|_| !steps.is_empty()) else {
             return Err(format!(
-                "query parameter {name:?}: `matches` names {path:?}, which no field rule of this route names"
+                "{what}: `matches` names {path:?}, which no field rule of this route names"
             ));
         };
         if matches!(
@@ -227,7 +226,7 @@ fn compile_matches(
             Action::Redact | Action::Generalize(_) | Action::Drop
         ) {
             return Err(format!(
-                "query parameter {name:?}: `matches` names {path:?}, which is never shown as itself (its rule is not pass, mask or tokenize)"
+                "{what}: `matches` names {path:?}, which is never shown as itself (its rule is not pass, mask or tokenize)"
             ));
         }
         compiled.push(steps);
@@ -237,7 +236,7 @@ fn compile_matches(
 
 /// Search results are filtered, so the route must select a list of records,
 /// and nothing outside the records may describe the upstream's unfiltered answer.
-fn check_search_route(
+pub(super) fn check_search_route(
     record: &RecordSelector,
     envelope: &RuleTree,
     unlisted: Unlisted,

@@ -38,6 +38,11 @@ pub fn filter(
     }
     let mut doc = transform::parse_document(&body, max_depth).map_err(UnsafeResponse::Body)?;
     let outcome = transform::apply_document(route, &mut doc, judge);
+    // A lookup found the one record by a value the agent is not shown: the
+    // answer is the one a value that finds nothing gets, byte for byte.
+    if route.single_record() && outcome.counts.hidden > 0 {
+        return Err(ProxyError::UpstreamStatus(StatusCode::NOT_FOUND));
+    }
     // Tokens are longer than what they replace, but most values pass or
     // shrink: the upstream's length is a close first guess that rarely regrows.
     let mut bytes = Vec::with_capacity(body.len() + body.len() / 4);

@@ -128,6 +128,13 @@ fn header(
     if let Some(query) = &route.query {
         let _ = writeln!(out, "query:    {}", query.describe());
     }
+    if !route.lookups.is_empty() {
+        let otherwise = match route.single_record() {
+            true => "else answered as not found (404)",
+            false => "else the record is left out",
+        };
+        let _ = writeln!(out, "lookup:   {}; {otherwise}", route.lookups.describe());
+    }
     let _ = writeln!(out, "customer: {}", customer.describe());
     let _ = writeln!(out, "agent:    {}", req.agent);
     let state = match (ticket.ticket_id(), ticket.ticket(), ticket.request_denial()) {

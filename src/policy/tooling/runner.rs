@@ -183,7 +183,7 @@ impl Runner<'_> {
             Ok(ticket) => ticket,
             Err(e) => return vec![e],
         };
-        let search = match route.search_texts(case.query.as_deref()) {
+        let search = match route.search_texts(case.query.as_deref(), &params) {
             Ok(search) => search,
             Err(e) => return vec![format!("{e}: the request would be refused (400)")],
         };
